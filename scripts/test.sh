@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test suite, set-up included. Services (SLURM, munge, MariaDB, mlflow server) are started
+# and stopped by the pytest session fixtures themselves; nothing is left running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export RAY_AUTH_MODE=disabled PYTHONUNBUFFERED=1
+# As root (CI) the SLURM tests must run, not skip: the fixture fails if it cannot start a cluster.
+if [[ $(id -u) == 0 ]]; then export VTP_REQUIRE_SLURM=${VTP_REQUIRE_SLURM:-1}; fi
+.venv/bin/ruff check vtp cluster analysis tests benchmarks
+exec .venv/bin/python -m pytest -q -ra "$@"

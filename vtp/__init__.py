@@ -1,0 +1,9 @@
+"""vtp-scaling: scaling-law studies of visual tokenizers.
+
+Layout: `vtp.models`, `vtp.losses`, `vtp.train`, `vtp.data`, `vtp.eval`, `vtp.flops` are the
+science (torch); `vtp.sweep` is the engine and `vtp.tracking` the MLflow layer (no torch);
+`vtp.stages` joins them; `cluster/` holds executors and cluster set-up; `analysis/` fits laws
+from exported tables. Importing this package imports nothing heavy.
+"""
+
+__version__ = "0.1.0"

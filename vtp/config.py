@@ -1,0 +1,178 @@
+"""Typed, frozen configs loaded from plain data (YAML/JSON), with errors that say where.
+
+Every config in the project is a frozen dataclass. `from_dict` builds one from a mapping,
+rejecting unknown keys and wrong types with the file and the dotted key path in the message
+(submitit's unknown-parameter error lists every valid name; so does ours). No code is ever
+executed: YAML goes through `yaml.safe_load` only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A config value is missing, unknown, or of the wrong type or range.
+
+    `where` is the file (or another source such as "command line"), `key` the dotted path.
+    """
+
+    def __init__(self, where: str | Path | None, key: str, message: str):
+        self.where = str(where) if where is not None else "<config>"
+        self.key = key or "<root>"
+        super().__init__(f"{self.where}: {self.key}: {message}")
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read YAML safely (no tags that construct objects); errors name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(path, "", f"cannot read file ({e.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(path, "", f"invalid YAML: {e}") from None
+
+
+def _join(prefix: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{prefix}[{key}]"
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(tp: Any, value: Any, *, where: Any, key: str) -> Any:
+    """Check/convert `value` against the annotation `tp`."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin is typing.Union or origin is types.UnionType:
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, where=where, key=key)
+            except ConfigError as e:
+                errors.append(e)
+        expected = " or ".join(_type_name(a) for a in args)
+        raise ConfigError(where, key, f"expected {expected}, got {value!r}")
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(where, key, f"expected one of {list(args)}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where=where, key=key)
+    if origin in (tuple, list, Sequence) or tp in (tuple, list):
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            raise ConfigError(where, key, f"expected a list, got {value!r}")
+        item_tp = args[0] if args else Any
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            item_tp = args[0]
+        elif origin is tuple and args:
+            if len(args) != len(value):
+                raise ConfigError(where, key, f"expected {len(args)} items, got {len(value)}")
+            return tuple(_convert(a, v, where=where, key=_join(key, i)) for i, (a, v) in enumerate(zip(args, value)))
+        return tuple(_convert(item_tp, v, where=where, key=_join(key, i)) for i, v in enumerate(value))
+    if origin in (dict, Mapping) or tp in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigError(where, key, f"expected a mapping, got {value!r}")
+        k_tp, v_tp = args if args else (Any, Any)
+        return {
+            _convert(k_tp, k, where=where, key=key): _convert(v_tp, v, where=where, key=_join(key, k))
+            for k, v in value.items()
+        }
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(where, key, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        # YAML reads 1e8 as a string and 1.0e8 as a float: accept whole numbers written either way.
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(where, key, f"expected an integer, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise ConfigError(where, key, f"expected an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(where, key, f"expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(where, key, f"expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(where, key, f"expected a string, got {value!r}")
+        return value
+    if isinstance(tp, type):
+        if not isinstance(value, tp):
+            raise ConfigError(where, key, f"expected {_type_name(tp)}, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type[T], data: Any, *, where: str | Path | None = None, key: str = "") -> T:
+    """Build the frozen dataclass `cls` from `data`, checking keys and types.
+
+    Unknown keys are rejected with the list of valid ones; missing required keys are named.
+    A dataclass may define `validate(self) -> None` raising ValueError for range checks; the
+    message is re-raised as a ConfigError with the location.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(where, key, f"expected a mapping for {cls.__name__}, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        raise ConfigError(
+            where, _join(key, unknown[0]), f"unknown key; valid keys are: {', '.join(sorted(fields))}"
+        )
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], where=where, key=_join(key, name))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(where, _join(key, name), f"required key missing for {cls.__name__}")
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        try:
+            validate()
+        except ConfigError:
+            raise
+        except ValueError as e:
+            raise ConfigError(where, key, str(e)) from None
+    return obj
+
+
+def to_dict(obj: Any) -> Any:
+    """The inverse of `from_dict`: plain data (lists, dicts) for JSON/YAML/MLflow params."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
