@@ -1,0 +1,97 @@
+"""Executor profiles: named YAML files in cluster/profiles/, typed and range-checked.
+
+A sweep names a profile (`executor: slurm`) and may override any field; each stage may override
+the resource fields (`resources:`). Unknown names list the available profiles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from vtp.config import ConfigError, from_dict, load_yaml, to_dict
+
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+
+
+@dataclass(frozen=True)
+class ExecutorProfile:
+    """Where and how runs execute. `kind` picks the executor implementation."""
+
+    kind: Literal["slurm", "local", "debug"]
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    gres: str | None = None  # e.g. "gpu:1"
+    nodes: int = 1
+    cpus_per_task: int = 1
+    mem_gb: float = 1.0
+    time_min: int = 60
+    array_parallelism: int = 256  # the %N throttle of an array
+    max_array_size: int | None = None  # None: read MaxArraySize from `scontrol show config`
+    max_workers: int = 0  # local: runs at once; 0 = all cores
+    submit_retries: int = 5  # sbatch attempts when it times out
+    submit_backoff_s: float = 2.0  # first back-off, doubled per retry
+    poll_s: float = 2.0
+    setup: tuple[str, ...] = ()  # shell lines run before the job (module load ...)
+    additional: Mapping[str, Any] = field(default_factory=dict)  # raw extra sbatch parameters
+
+
+# field -> (min, max); None = unbounded
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "nodes": (1, None),
+    "cpus_per_task": (1, 1024),
+    "mem_gb": (0.01, None),
+    "time_min": (1, None),
+    "array_parallelism": (1, None),
+    "max_array_size": (1, None),
+    "max_workers": (0, None),
+    "submit_retries": (1, 100),
+    "submit_backoff_s": (0, None),
+    "poll_s": (0.05, None),
+}
+RESOURCE_FIELDS = ("partition", "account", "qos", "gres", "nodes", "cpus_per_task", "mem_gb", "time_min",
+                   "additional", "setup")
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def check_ranges(profile: ExecutorProfile, *, where: Any, key: str) -> None:
+    for name, (lo, hi) in RANGES.items():
+        value = getattr(profile, name)
+        if value is None:
+            continue
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+            raise ConfigError(where, f"{key}.{name}" if key else name, f"expected a value {bound}, got {value!r}")
+
+
+def load_profile(name: str, options: Mapping[str, Any] | None = None, *, where: Any = None,
+                 key: str = "executor") -> ExecutorProfile:
+    """Profile `name` with `options` applied on top; errors name `where` and `key`."""
+    names = available_profiles()
+    if name not in names:
+        raise ConfigError(where, f"{key}.profile", f"unknown executor profile {name!r}; available: {', '.join(names)}")
+    path = PROFILE_DIR / f"{name}.yaml"
+    base = load_yaml(path) or {}
+    profile = from_dict(ExecutorProfile, base, where=path)
+    check_ranges(profile, where=path, key="")
+    return with_options(profile, options or {}, where=where, key=f"{key}.options")
+
+
+def with_options(profile: ExecutorProfile, options: Mapping[str, Any], *, where: Any, key: str,
+                 allowed: tuple[str, ...] | None = None) -> ExecutorProfile:
+    """A copy with `options` applied, each type-checked like the profile file itself."""
+    valid = allowed or tuple(to_dict(profile))
+    for k in options:
+        if k not in valid:
+            raise ConfigError(where, f"{key}.{k}", f"unknown key; valid keys are: {', '.join(sorted(valid))}")
+    merged = {**to_dict(profile), **options}
+    # Re-built from the merged mapping so types are checked; errors point at the option.
+    out = from_dict(ExecutorProfile, merged, where=where, key=key)
+    check_ranges(out, where=where, key=key)
+    return out

@@ -1,0 +1,96 @@
+"""`${...}` interpolation and a tiny safe arithmetic evaluator for derived values.
+
+A spec can never execute code: expressions are parsed with `ast` and only a whitelist of nodes is
+walked (numbers, names bound by interpolation, + - * / // ** unary minus, min/max). No eval/exec.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from collections.abc import Mapping
+from typing import Any
+
+REF = re.compile(r"\$\{([^}]*)\}")
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Pow: operator.pow,
+}
+_FUNCS = {"min": min, "max": max}
+
+
+class ExprError(ValueError):
+    """An expression or reference that cannot be resolved; the caller adds file and key path."""
+
+
+def lookup(ref: str, scope: Mapping[str, Mapping[str, Any]]) -> Any:
+    """Resolve `section.name` (e.g. `axes.params`) in `scope`; errors list the valid names."""
+    section, _, name = ref.strip().partition(".")
+    if section not in scope or not name:
+        raise ExprError(f"unknown reference ${{{ref}}}; expected one of: "
+                        + ", ".join(f"${{{s}.NAME}}" for s in scope))
+    values = scope[section]
+    if name not in values:
+        raise ExprError(f"unknown reference ${{{ref}}}; {section} has: {', '.join(sorted(values)) or '(none)'}")
+    return values[name]
+
+
+def interpolate(value: Any, scope: Mapping[str, Mapping[str, Any]]) -> Any:
+    """Replace references inside plain data. A string that is exactly one `${ref}` takes the
+    referenced value with its type; references inside longer strings are formatted as text."""
+    if isinstance(value, str):
+        whole = REF.fullmatch(value)
+        if whole:
+            return lookup(whole.group(1), scope)
+        return REF.sub(lambda m: str(lookup(m.group(1), scope)), value)
+    if isinstance(value, Mapping):
+        return {k: interpolate(v, scope) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [interpolate(v, scope) for v in value]
+    return value
+
+
+def evaluate(text: str, scope: Mapping[str, Mapping[str, Any]]) -> Any:
+    """Evaluate an arithmetic expression whose operands may be `${ref}` references."""
+    names: dict[str, Any] = {}
+
+    def bind(m: re.Match) -> str:
+        name = f"_ref{len(names)}"
+        names[name] = lookup(m.group(1), scope)
+        return name
+
+    source = REF.sub(bind, text)
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError:
+        raise ExprError(f"not an arithmetic expression: {text!r}") from None
+    return _walk(tree.body, names, text)
+
+
+def _walk(node: ast.AST, names: Mapping[str, Any], text: str) -> Any:
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in names:
+        return names[node.id]
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        left, right = _walk(node.left, names, text), _walk(node.right, names, text)
+        try:
+            return _BINOPS[type(node.op)](left, right)
+        except (TypeError, ZeroDivisionError, OverflowError) as e:
+            raise ExprError(f"cannot compute {text!r}: {e}") from None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        v = _walk(node.operand, names, text)
+        return -v if isinstance(node.op, ast.USub) else v
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS
+            and node.args and not node.keywords):
+        return _FUNCS[node.func.id](*(_walk(a, names, text) for a in node.args))
+    if isinstance(node, ast.Name):
+        raise ExprError(f"unknown name {node.id!r} in {text!r}; refer to values as ${{axes.NAME}}, "
+                        "${fixed.NAME} or ${derived.NAME}; functions: min, max")
+    raise ExprError(f"not allowed in an expression: {ast.unparse(node)!r} in {text!r} "
+                    "(allowed: numbers, ${refs}, + - * / // **, min, max)")

@@ -1,0 +1,320 @@
+"""The sweep spec: typed frozen dataclasses loaded from YAML and validated before anything runs.
+
+    name: tiny                         # the sweep folder is <root>/<name>/
+    axes: {params: [S, B], objective: [ae, vtp]}   # the grid (cartesian product)
+    fixed: {seed: 0}
+    derived: {steps: "${fixed.base} * 2"}          # safe arithmetic, see expr.py
+    executor: local                    # or {profile: slurm, options: {partition: gpu}}
+    tracking: {uri: null}              # null: SQLite store in the sweep folder
+    stages:
+      - {name: tokenizer, target: pkg.mod:fn, config: {...}, fanout: checkpoints, flops: pkg.mod:fn}
+      - {name: extract, target: pkg.mod:fn, after: tokenizer, config: {...}}
+
+Every error names the file, the dotted key path and what was expected (vtp.config.ConfigError).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cluster.profiles import RESOURCE_FIELDS, ExecutorProfile, load_profile, with_options
+from vtp.config import ConfigError, from_dict
+from vtp.sweep.expr import REF, ExprError, evaluate, interpolate
+
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+COMMAND_LINE = "command line"
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    target: str  # "package.module:function", imported only inside the job
+    after: str | None = None  # the stage this one depends on (one run per parent run)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    fanout: str | None = None  # config key listing checkpoints: downstream runs per checkpoint
+    flops: str | None = None  # "package.module:function" f(config) -> float, torch-free
+    resources: Mapping[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not NAME.match(self.name):
+            raise ValueError(f"stage name {self.name!r} must match {NAME.pattern}")
+        for what in ("target", "flops"):
+            value = getattr(self, what)
+            if value is not None and not TARGET.match(value):
+                raise ValueError(f"{what} {value!r} must be a dotted path 'package.module:function'")
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    profile: str = "local"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrackingSpec:
+    uri: str | None = None  # None: sqlite:///<sweep folder>/mlflow.db
+    experiment: str | None = None  # None: the sweep name
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    stages: tuple[StageSpec, ...]
+    axes: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    derived: Mapping[str, Any] = field(default_factory=dict)
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
+    tracking: TrackingSpec = field(default_factory=TrackingSpec)
+    root: str = "out"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated spec with its executor profile resolved (per stage, resources applied)."""
+
+    spec: SweepSpec
+    source: str
+    profile: ExecutorProfile
+    stage_profiles: Mapping[str, ExecutorProfile]
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.spec.root) / self.spec.name
+
+    def stage(self, name: str) -> StageSpec:
+        return next(s for s in self.spec.stages if s.name == name)
+
+
+# ---------------------------------------------------------------- YAML with duplicate-key errors
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        k = loader.construct_object(key_node, deep=True)
+        if k in seen:
+            raise _DuplicateKey(k, key_node.start_mark.line + 1, seen[k])
+        seen[k] = key_node.start_mark.line + 1
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int, first: int):
+        self.key, self.line, self.first = key, line, first
+
+
+def read_yaml(path: str | Path) -> Any:
+    """Safe YAML (no object tags) that also rejects duplicate keys, naming file and key."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(path, "", f"cannot read file ({e.strerror})") from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader subclass
+    except _DuplicateKey as e:
+        raise ConfigError(path, str(e.key), f"duplicate key (line {e.line}; first at line {e.first})") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(path, "", f"invalid YAML: {e}") from None
+
+
+# ---------------------------------------------------------------- command-line overrides
+def parse_override(text: str) -> tuple[str, Any]:
+    """`key.path=value`; the value is read as a YAML scalar or flow list/mapping."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not all(NAME.match(p) or p.isdigit() for p in key.split(".")):
+        raise ConfigError(COMMAND_LINE, key or text, f"expected key.path=value, got {text!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as e:
+        raise ConfigError(COMMAND_LINE, key, f"cannot read value {raw!r} as YAML: {e}") from None
+    return key, value
+
+
+def apply_overrides(data: Any, overrides: Sequence[str]) -> tuple[dict, list[str]]:
+    """Apply `key=value` overrides to the raw spec; `stages.NAME.x` addresses a stage by name."""
+    data = _copy(data if isinstance(data, Mapping) else {})
+    keys = []
+    for text in overrides:
+        key, value = parse_override(text)
+        keys.append(key)
+        parts = key.split(".")
+        node: Any = data
+        for i, part in enumerate(parts[:-1]):
+            node = _child(node, part, ".".join(parts[: i + 1]), create=True)
+        last = parts[-1]
+        if isinstance(node, list):
+            node[_stage_index(node, last, key)] = value
+        elif isinstance(node, dict):
+            if last == "executor" and node is data and isinstance(value, str) and isinstance(node.get(last), dict):
+                node[last] = {**node[last], "profile": value}  # keep the spec's options
+            else:
+                node[last] = value
+        else:
+            raise ConfigError(COMMAND_LINE, key, f"cannot set a key inside {node!r}")
+    return data, keys
+
+
+def _copy(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v
+
+
+def _stage_index(items: list, part: str, key: str) -> int:
+    if part.isdigit() and int(part) < len(items):
+        return int(part)
+    for i, item in enumerate(items):
+        if isinstance(item, Mapping) and item.get("name") == part:
+            return i
+    names = [str(x.get("name")) for x in items if isinstance(x, Mapping)]
+    raise ConfigError(COMMAND_LINE, key, f"no item {part!r}; have: {', '.join(names)}")
+
+
+def _child(node: Any, part: str, key: str, *, create: bool) -> Any:
+    if isinstance(node, list):
+        return node[_stage_index(node, part, key)]
+    if not isinstance(node, dict):
+        raise ConfigError(COMMAND_LINE, key, f"cannot descend into {node!r}")
+    if not isinstance(node.get(part), (dict, list)):
+        if node.get(part) is not None and not create:
+            raise ConfigError(COMMAND_LINE, key, "not a mapping")
+        if isinstance(node.get(part), str) and part == "executor":
+            node[part] = {"profile": node[part]}
+        else:
+            node[part] = {}
+    return node[part]
+
+
+# ---------------------------------------------------------------- load + validate
+def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
+    """Read, override, type-check and validate a spec. Creates nothing on disk."""
+    where = str(path)
+    raw = read_yaml(path)
+    if not isinstance(raw, Mapping):
+        raise ConfigError(where, "", f"expected a mapping at the top of the spec, got {raw!r}")
+    data, keys = apply_overrides(raw, overrides)
+    try:
+        return _validated(data, where)
+    except ConfigError as e:
+        hit = next((k for k in keys if e.key == k or e.key.startswith(k + ".") or e.key.startswith(k + "[")
+                    or k.startswith(e.key + ".")), None)
+        if hit is not None and e.where == where:
+            raise ConfigError(COMMAND_LINE, e.key, str(e).split(": ", 2)[-1] + f" (from override {hit}=...)") from None
+        raise
+
+
+def _validated(data: Mapping[str, Any], where: str) -> Sweep:
+    if isinstance(data.get("executor"), str):
+        data = {**data, "executor": {"profile": data["executor"]}}
+    spec = from_dict(SweepSpec, data, where=where)
+    if not NAME.match(spec.name):
+        raise ConfigError(where, "name", f"expected a name matching {NAME.pattern}, got {spec.name!r}")
+    _check_axes(spec, where)
+    _check_stages(spec, where)
+    profile = load_profile(spec.executor.profile, spec.executor.options, where=where, key="executor")
+    stage_profiles = {}
+    for i, s in enumerate(spec.stages):
+        stage_profiles[s.name] = with_options(profile, s.resources, where=where, key=f"stages[{i}].resources",
+                                              allowed=RESOURCE_FIELDS)
+    _check_references(spec, where)
+    return Sweep(spec=spec, source=where, profile=profile, stage_profiles=stage_profiles)
+
+
+def _check_axes(spec: SweepSpec, where: str) -> None:
+    for name, values in spec.axes.items():
+        key = f"axes.{name}"
+        if not NAME.match(str(name)):
+            raise ConfigError(where, key, f"axis names must match {NAME.pattern}")
+        if not values:
+            raise ConfigError(where, key, "expected a non-empty list of values")
+        seen = set()
+        for i, v in enumerate(values):
+            if not isinstance(v, (str, int, float, bool)):
+                raise ConfigError(where, f"{key}[{i}]", f"expected a scalar (string or number), got {v!r}")
+            if v in seen:
+                raise ConfigError(where, f"{key}[{i}]", f"duplicate value {v!r}")
+            seen.add(v)
+    for section in ("fixed", "derived"):
+        for name in getattr(spec, section):
+            if not NAME.match(str(name)):
+                raise ConfigError(where, f"{section}.{name}", f"names must match {NAME.pattern}")
+    clash = set(spec.fixed) & set(spec.derived)
+    if clash:
+        raise ConfigError(where, f"derived.{sorted(clash)[0]}", "already defined in fixed")
+
+
+def _check_stages(spec: SweepSpec, where: str) -> None:
+    if not spec.stages:
+        raise ConfigError(where, "stages", "expected at least one stage")
+    index: dict[str, int] = {}
+    for i, s in enumerate(spec.stages):
+        if s.name in index:
+            raise ConfigError(where, f"stages[{i}].name", f"duplicate stage name {s.name!r} (also stages[{index[s.name]}])")
+        index[s.name] = i
+    for i, s in enumerate(spec.stages):
+        if s.after is not None and s.after not in index:
+            raise ConfigError(where, f"stages[{i}].after", f"unknown stage {s.after!r}; stages: {', '.join(index)}")
+        if s.fanout is not None and s.fanout not in s.config:
+            raise ConfigError(where, f"stages[{i}].fanout",
+                              f"expected a key of this stage's config listing checkpoints, got {s.fanout!r}")
+    for i, s in enumerate(spec.stages):  # follow `after` links; a chain longer than the stage count loops
+        seen, cur = [s.name], s
+        while cur.after is not None:
+            cur = spec.stages[index[cur.after]]
+            if cur.name in seen:
+                raise ConfigError(where, f"stages[{i}].after", "cycle between stages: " + " -> ".join(seen + [cur.name]))
+            seen.append(cur.name)
+
+
+def first_scope(spec: SweepSpec) -> dict[str, dict[str, Any]]:
+    return {"axes": {k: v[0] for k, v in spec.axes.items()}, "fixed": dict(spec.fixed)}
+
+
+def resolve_derived(spec: SweepSpec, scope: dict[str, dict[str, Any]], where: str) -> dict[str, Any]:
+    """Derived values in order; each may use axes, fixed and the derived values above it."""
+    scope["derived"] = {}
+    for name, expr in spec.derived.items():
+        try:
+            if isinstance(expr, str) and REF.search(expr) is None and not _looks_arith(expr):
+                value = expr
+            elif isinstance(expr, str):
+                value = evaluate(expr, scope)
+            else:
+                value = interpolate(expr, scope)
+        except ExprError as e:
+            raise ConfigError(where, f"derived.{name}", str(e)) from None
+        scope["derived"][name] = value
+    return scope["derived"]
+
+
+def _looks_arith(text: str) -> bool:
+    return bool(re.fullmatch(r"[\d\s.eE+\-*/()]+|.*\b(min|max)\(.*", text))
+
+
+def _check_references(spec: SweepSpec, where: str) -> None:
+    """Resolve every reference once with the first value of each axis: unknown names fail here."""
+    scope = first_scope(spec)
+    resolve_derived(spec, scope, where)
+    for i, s in enumerate(spec.stages):
+        for k, v in s.config.items():
+            try:
+                interpolate(v, scope)
+            except ExprError as e:
+                raise ConfigError(where, f"stages[{i}].config.{k}", str(e)) from None

@@ -1,0 +1,67 @@
+"""What happened to each run: the worker's on-disk marker first, the scheduler's word second.
+
+Failure classes and the retry policy: node failure, preemption, a job lost without a marker, a
+cancelled job and a child cancelled because its parent failed are retried on the next launch; a
+Python exception, a timeout and out-of-memory only with `--retry-failed` (they would fail again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vtp.sweep.ledger import read_state
+
+FAILURE_CLASSES = ("error", "timeout", "oom", "node_fail", "preempted", "cancelled", "dependency", "lost")
+AUTO_RETRY = frozenset({"node_fail", "preempted", "cancelled", "dependency", "lost"})
+ACTIVE = ("pending", "running")
+
+
+@dataclass(frozen=True)
+class JobState:
+    """As the executor sees a job: pending | running | completed | failed | unknown."""
+
+    status: str
+    failure: str | None = None  # one of FAILURE_CLASSES when status == "failed"
+    elapsed_s: float = 0.0
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class RunState:
+    """The merged view: new | pending | running | done | failed."""
+
+    status: str
+    failure: str | None = None
+    job_id: str | None = None
+    elapsed_s: float = 0.0
+    gpus: int = 0
+
+
+def merge(sweep_dir: Path, key: str, entry: Mapping[str, Any], job: JobState | None) -> RunState:
+    job_id = entry.get("job_id")
+    elapsed, gpus = (job.elapsed_s, job.gpus) if job else (0.0, 0)
+    marker = read_state(sweep_dir, key)
+    if marker and marker.get("status") == "done":
+        return RunState("done", job_id=job_id, elapsed_s=elapsed, gpus=gpus)
+    if job is not None and job.status in ACTIVE:
+        return RunState(job.status, job_id=job_id, elapsed_s=elapsed, gpus=gpus)
+    if marker and marker.get("status") == "failed":
+        failure = marker.get("failure", "error")
+        # The scheduler knows better when it killed the job (timeout, memory) after the marker.
+        if job is not None and job.failure in ("timeout", "oom", "node_fail", "preempted"):
+            failure = job.failure
+        return RunState("failed", failure, job_id, elapsed, gpus)
+    if not job_id:
+        return RunState("new")
+    if job is None or job.status == "unknown":
+        return RunState("failed", "lost", job_id)
+    if job.status == "failed":
+        return RunState("failed", job.failure or "error", job_id, elapsed, gpus)
+    return RunState("failed", "lost", job_id, elapsed, gpus)  # completed without a marker
+
+
+def retryable(failure: str | None, retry_failed: bool) -> bool:
+    return retry_failed or failure in AUTO_RETRY
