@@ -1,0 +1,36 @@
+"""The executor contract the launcher talks to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from cluster.profiles import ExecutorProfile
+from vtp.sweep.states import JobState
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One run to start once its parent (if any) has finished well."""
+
+    key: str
+    stage: str
+    profile: ExecutorProfile  # the stage's resources applied
+    parent: str | None = None  # parent run key; None for a root run or a parent already done
+    parent_job: str | None = None  # the parent's job id when it is still queued or running
+
+
+class Executor(Protocol):
+    def submit(self, sweep_dir: Path, runs: Sequence[Submission],
+               on_submitted: Callable[[Mapping[str, str]], None]) -> dict[str, str]:
+        """Queue `runs` (parents before children); report job ids through `on_submitted` as
+        they are known, so the ledger can be written progressively. Returns key -> job id."""
+        ...
+
+    def states(self, sweep_dir: Path, jobs: Mapping[str, str]) -> dict[str, JobState]:
+        """key -> state for the given key -> job id; keys it knows nothing about are left out."""
+        ...
+
+    def cancel(self, sweep_dir: Path, jobs: Mapping[str, str]) -> None: ...

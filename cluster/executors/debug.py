@@ -1,0 +1,43 @@
+"""In-process, sequential, parents first: the twin of the remote path for tests and debuggers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from cluster.executors.base import Submission
+from vtp.sweep.ledger import read_json, read_state, write_json
+from vtp.sweep.states import JobState
+from vtp.sweep.worker import run_job
+
+
+class DebugExecutor:
+    def _file(self, sweep_dir: Path, key: str) -> Path:
+        return Path(sweep_dir) / "debug" / f"{key}.json"
+
+    def submit(self, sweep_dir: Path, runs: Sequence[Submission],
+               on_submitted: Callable[[Mapping[str, str]], None]) -> dict[str, str]:
+        ids = {r.key: f"debug:{r.key}" for r in runs}
+        on_submitted(ids)
+        for r in runs:
+            parent = read_state(sweep_dir, r.parent) if r.parent else {"status": "done"}
+            if not parent or parent.get("status") != "done":
+                write_json(self._file(sweep_dir, r.key), {"status": "failed", "failure": "dependency"})
+                continue
+            try:
+                run_job(sweep_dir, r.key)
+                write_json(self._file(sweep_dir, r.key), {"status": "completed"})
+            except Exception:  # noqa: BLE001 -- recorded in state.json by the worker
+                write_json(self._file(sweep_dir, r.key), {"status": "failed", "failure": "error"})
+        return ids
+
+    def states(self, sweep_dir: Path, jobs: Mapping[str, str]) -> dict[str, JobState]:
+        out = {}
+        for key in jobs:
+            info = read_json(self._file(sweep_dir, key))
+            if info:
+                out[key] = JobState(info["status"], info.get("failure"))
+        return out
+
+    def cancel(self, sweep_dir: Path, jobs: Mapping[str, str]) -> None:
+        pass  # nothing is ever left running

@@ -1,0 +1,213 @@
+"""The embedded default: runs on this machine, up to `max_workers` at once, dependencies honoured.
+
+`submit` writes one queue file per run under `<sweep>/local/queue/` and starts a detached
+scheduler process (`python -m cluster.executors.local SWEEP_DIR WORKERS`). The scheduler holds an
+exclusive lock on `<sweep>/local/scheduler.lock` for its lifetime (a second one waits for it, then
+finds the work done), starts each run whose parent finished well as a worker subprocess, cancels
+runs whose parent failed (like SLURM's kill-on-invalid-dep), writes each job's state to
+`<sweep>/local/jobs/<key>.json` and exits when nothing is left. All its state is on disk, so
+`status` reattaches from the sweep folder alone, and a killed scheduler is replaced by the next
+launch.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from cluster.executors.base import Submission
+from cluster.profiles import ExecutorProfile
+from vtp.sweep.ledger import read_json, read_state, write_json
+from vtp.sweep.states import JobState
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_GRACE_S = 30.0  # a just-submitted run counts as pending while its scheduler starts
+
+
+def _dirs(sweep_dir: Path) -> tuple[Path, Path, Path]:
+    base = Path(sweep_dir) / "local"
+    return base / "queue", base / "jobs", base / "cancel"
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of a dead scheduler still answers kill(0): look at /proc where there is one.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+class LocalExecutor:
+    def __init__(self, profile: ExecutorProfile):
+        self.profile = profile
+
+    def submit(self, sweep_dir: Path, runs: Sequence[Submission],
+               on_submitted: Callable[[Mapping[str, str]], None]) -> dict[str, str]:
+        queue, jobs, cancel = _dirs(sweep_dir)
+        ids = {}
+        for r in runs:
+            (cancel / r.key).unlink(missing_ok=True)
+            write_json(jobs / f"{r.key}.json", {"status": "pending", "submitted": time.time()})
+            write_json(queue / f"{r.key}.json", {"key": r.key, "parent": r.parent, "submitted": time.time()})
+            ids[r.key] = f"local:{r.key}"
+        on_submitted(ids)
+        if runs:
+            start_scheduler(Path(sweep_dir), workers(self.profile))
+        return ids
+
+    def states(self, sweep_dir: Path, jobs: Mapping[str, str]) -> dict[str, JobState]:
+        _, jobs_dir, _ = _dirs(sweep_dir)
+        out = {}
+        for key in jobs:
+            info = read_json(jobs_dir / f"{key}.json")
+            if not info:
+                continue
+            status = info["status"]
+            if status == "running" and not _alive(info.get("pid")):
+                status, info = "failed", {**info, "failure": "lost"}  # the scheduler died with it
+            elif (status == "pending" and time.time() - info.get("submitted", 0) > STARTUP_GRACE_S
+                  and not scheduler_alive(Path(sweep_dir))):
+                status, info = "failed", {**info, "failure": "lost"}
+            elapsed = (info.get("ended") or time.time()) - info["started"] if info.get("started") else 0.0
+            out[key] = JobState(status, info.get("failure"), elapsed)
+        return out
+
+    def cancel(self, sweep_dir: Path, jobs: Mapping[str, str]) -> None:
+        _, _, cancel = _dirs(sweep_dir)
+        cancel.mkdir(parents=True, exist_ok=True)
+        for key in jobs:
+            (cancel / key).touch()
+
+
+def workers(profile: ExecutorProfile) -> int:
+    return profile.max_workers or os.cpu_count() or 1
+
+
+def scheduler_alive(sweep_dir: Path) -> bool:
+    lock = Path(sweep_dir) / "local" / "scheduler.lock"
+    if not lock.exists():
+        return False
+    with open(lock, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+
+def start_scheduler(sweep_dir: Path, n_workers: int) -> int:
+    """Start a detached scheduler; returns its PID. It outlives the launcher."""
+    log = Path(sweep_dir) / "local" / "scheduler.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
+    with open(log, "a") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "cluster.executors.local", str(Path(sweep_dir).resolve()),
+                                 str(n_workers)], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=env)
+    return proc.pid
+
+
+class _Scheduler:
+    def __init__(self, sweep_dir: Path, n_workers: int, poll_s: float = 0.1):
+        self.sweep_dir, self.n_workers, self.poll_s = sweep_dir, n_workers, poll_s
+        self.queue, self.jobs, self.cancel = _dirs(sweep_dir)
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def job(self, key: str) -> dict:
+        return read_json(self.jobs / f"{key}.json") or {}
+
+    def set(self, key: str, **info) -> None:
+        write_json(self.jobs / f"{key}.json", {**self.job(key), **info})
+
+    def parent_status(self, parent: str | None) -> str:
+        """ok | wait | failed"""
+        if parent is None:
+            return "ok"
+        marker = read_state(self.sweep_dir, parent)
+        if marker and marker.get("status") == "done":
+            return "ok"
+        status = self.job(parent).get("status")
+        if status in ("pending", "running") and (parent in self.procs or status == "pending"):
+            return "wait"
+        return "failed"
+
+    def step(self) -> bool:
+        """One pass; returns whether anything is still pending or running."""
+        self.reap()
+        busy = False
+        for path in sorted(self.queue.glob("*.json")):
+            item = read_json(path) or {}
+            key = item.get("key", path.stem)
+            status = self.job(key).get("status")
+            if status == "running" and key in self.procs:
+                if (self.cancel / key).exists():
+                    os.killpg(self.procs[key].pid, signal.SIGTERM)
+                busy = True
+                continue
+            if status != "pending":
+                continue
+            busy = True
+            if (self.cancel / key).exists():
+                self.set(key, status="failed", failure="cancelled", ended=time.time())
+                continue
+            parent = self.parent_status(item.get("parent"))
+            if parent == "failed":
+                self.set(key, status="failed", failure="dependency", ended=time.time())
+            elif parent == "ok" and len(self.procs) < self.n_workers:
+                self.start(key)
+        return busy or bool(self.procs)
+
+    def start(self, key: str) -> None:
+        log = self.sweep_dir / "runs" / key / "worker.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "vtp.sweep.worker", str(self.sweep_dir), key],
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        self.procs[key] = proc
+        self.set(key, status="running", pid=proc.pid, started=time.time())
+
+    def reap(self) -> None:
+        for key, proc in list(self.procs.items()):
+            rc = proc.poll()
+            if rc is None:
+                continue
+            del self.procs[key]
+            if rc == 0:
+                self.set(key, status="completed", returncode=rc, ended=time.time())
+            else:
+                failure = "cancelled" if (self.cancel / key).exists() else "error"
+                self.set(key, status="failed", failure=failure, returncode=rc, ended=time.time())
+
+    def loop(self) -> None:
+        while self.step():
+            time.sleep(self.poll_s)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    sweep_dir, n_workers = Path(args[0]), int(args[1])
+    lock_path = sweep_dir / "local" / "scheduler.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one scheduler per sweep; a later one waits, then finds little to do
+        _Scheduler(sweep_dir, n_workers).loop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""`vtp-sweep`: plan | launch | status | cancel. A thin face over vtp.sweep."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from vtp.config import ConfigError
+from vtp.sweep.launch import SweepStatus, cancel, launch, status, wait
+from vtp.sweep.plan import format_table, plan
+from vtp.sweep.spec import load_sweep
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vtp-sweep", description="Plan and run scaling sweeps.")
+    sub = p.add_subparsers(dest="command", required=True)
+    for name, help_ in (("plan", "show every run and what launch would do; changes nothing"),
+                        ("launch", "submit the runs plan marks `run`, then exit (or --wait)")):
+        c = sub.add_parser(name, help=help_)
+        c.add_argument("spec", type=Path)
+        c.add_argument("overrides", nargs="*", help="key=value, e.g. executor=local axes.params=[S,B]")
+        c.add_argument("--retry-failed", action="store_true", help="also rerun runs that raised an exception")
+        if name == "plan":
+            c.add_argument("--limit", type=int, default=None, help="show at most this many rows")
+        else:
+            c.add_argument("--wait", action="store_true", help="block with a live table until all runs end")
+            c.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many s")
+    for name, help_ in (("status", "counts per stage and failures, from the sweep folder alone"),
+                        ("cancel", "cancel every queued or running job of the sweep")):
+        c = sub.add_parser(name, help=help_)
+        c.add_argument("sweep", type=Path, nargs="?", default=None,
+                       help="the sweep folder (<root>/<name>) or a spec; default: the only one under ./out")
+        if name == "status":
+            c.add_argument("--watch", action="store_true", help="refresh in place until all runs end")
+    return p
+
+
+def _sweep_dir(arg: Path | None) -> Path:
+    if arg is not None and arg.is_file():
+        return load_sweep(arg).folder
+    if arg is not None:
+        return arg
+    found = sorted(p.parent for p in Path("out").glob("*/ledger.json"))
+    if len(found) != 1:
+        raise SystemExit(f"vtp-sweep: name the sweep folder; found {len(found)} under ./out: "
+                         + ", ".join(map(str, found)))
+    return found[0]
+
+
+def render(st: SweepStatus) -> str:
+    counts = st.counts()
+    cols = ["new", "pending", "running", "done", "failed", "blocked"]
+    rows = [["stage", *cols]] + [[s, *(str(c.get(k, 0)) for k in cols)] for s, c in counts.items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(cols) + 1)]
+    lines = ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in rows]
+    fails = st.failures()
+    if fails:
+        lines.append(f"failures ({len(fails)}):")
+        for key, stage, cls in fails[:20]:
+            lines.append(f"  {key}  {stage}  {cls}  {st.sweep_dir / 'runs' / key}")
+    gh = st.gpu_hours()
+    if gh:
+        lines.append(f"GPU-hours used: {gh:.2f}")
+    return "\n".join(lines)
+
+
+def _live(st: SweepStatus, tty: bool, last: list[str]) -> None:
+    text = render(st)
+    if tty:
+        if last:
+            sys.stdout.write(f"\x1b[{last[0].count(chr(10)) + 1}F\x1b[J")
+        print(text, flush=True)
+    elif not last or text != last[0]:
+        print(text + "\n", flush=True)
+    last[:] = [text]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "plan":
+            t0 = time.perf_counter()
+            planned = plan(load_sweep(args.spec, args.overrides), retry_failed=args.retry_failed)
+            print(format_table(planned, limit=args.limit))
+            print(f"({len(planned)} runs, planned in {time.perf_counter() - t0:.2f} s)")
+            return 0
+        if args.command == "launch":
+            report = launch(load_sweep(args.spec, args.overrides), retry_failed=args.retry_failed)
+            print(f"{report.sweep_dir}: submitted {len(report.submitted)} of {len(report.planned)} runs")
+            if not args.wait:
+                return 0
+            last: list[str] = []
+            tty = sys.stdout.isatty()
+            st = wait(report.sweep_dir, timeout_s=args.timeout, on_poll=lambda s: _live(s, tty, last))
+            return 1 if st.failures() else 0
+        folder = _sweep_dir(args.sweep)
+        if args.command == "status":
+            if args.watch:
+                last = []
+                wait(folder, on_poll=lambda s: _live(s, sys.stdout.isatty(), last), poll_s=2.0)
+            else:
+                print(render(status(folder)))
+            return 0
+        keys = cancel(folder)
+        print(f"{folder}: cancelled {len(keys)} jobs")
+        return 0
+    except ConfigError as e:
+        print(f"vtp-sweep: error: {e}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, TimeoutError) as e:
+        print(f"vtp-sweep: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

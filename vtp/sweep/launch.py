@@ -1,0 +1,174 @@
+"""launch / status / cancel: the library API behind `vtp-sweep`.
+
+`launch` submits exactly the runs `plan` marks `run` and returns; the ledger is written before
+and after submission, atomically, so a launcher killed at any moment can simply be run again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cluster.executors import Executor, Submission, make_executor
+from cluster.profiles import ExecutorProfile
+from vtp.config import from_dict, to_dict
+from vtp.sweep.ledger import read_ledger, run_dir, write_json, write_ledger
+from vtp.sweep.plan import PlannedRun, plan
+from vtp.sweep.runs import Run
+from vtp.sweep.spec import Sweep
+from vtp.sweep.states import ACTIVE, RunState, merge
+from vtp.sweep.version import code_version as current_code_version
+
+
+@dataclass(frozen=True)
+class LaunchReport:
+    sweep_dir: Path
+    submitted: tuple[str, ...]
+    planned: tuple[PlannedRun, ...] = field(repr=False)
+
+
+def prepare_tracking(sweep: Sweep, sweep_dir: Path, runs: Sequence[Run]) -> None:
+    """THE tracking integration point before submission (vtp.tracking.prepare_sweep goes here)."""
+
+
+def executor_for(profile: ExecutorProfile) -> Executor:
+    return make_executor(profile)
+
+
+def launch(sweep: Sweep, *, retry_failed: bool = False, code_version: str | None = None,
+           executor: Executor | None = None) -> LaunchReport:
+    executor = executor or executor_for(sweep.profile)
+    version = code_version if code_version is not None else current_code_version()
+    planned = plan(sweep, code_version=version, retry_failed=retry_failed, job_states=executor.states,
+                   with_flops=False)
+    folder = sweep.folder.resolve()
+    todo = [p.run for p in planned if p.action == "run"]
+    ledger = read_ledger(folder) or {}
+    entries: dict[str, Any] = dict(ledger.get("runs", {}))
+    for p in planned:  # every run of the spec is in the ledger, submitted or not
+        r = p.run
+        entries.setdefault(r.key, {"stage": r.stage, "axes": dict(r.axes), "checkpoint": r.checkpoint,
+                                   "parent": r.parent, "root": r.root, "job_id": None, "attempts": 0})
+    ledger = {**ledger, "name": sweep.spec.name, "source": sweep.source, "code_version": version,
+              "executor": to_dict(sweep.profile), "stages": [s.name for s in sweep.spec.stages], "runs": entries}
+    write_ledger(folder, ledger)
+    for r in todo:
+        _write_run_config(folder, r, sweep)
+    prepare_tracking(sweep, folder, todo)
+    by_key = {p.run.key: p for p in planned}
+    subs = []
+    for r in todo:
+        parent = by_key.get(r.parent or "")
+        active_parent = parent is not None and parent.action in ("run", "wait")
+        subs.append(Submission(key=r.key, stage=r.stage, profile=sweep.stage_profiles[r.stage],
+                               parent=r.parent if active_parent else None,
+                               # a parent queued by an earlier launch; parents in this batch are
+                               # resolved by the executor from the ids it just got
+                               parent_job=entries[r.parent]["job_id"] if parent and parent.action == "wait" else None))
+
+    def record(ids: Mapping[str, str]) -> None:
+        now = time.time()
+        for key, job_id in ids.items():
+            e = entries[key]
+            entries[key] = {**e, "job_id": job_id, "attempts": e.get("attempts", 0) + 1, "submitted": now}
+        write_ledger(folder, {**ledger, "runs": entries})
+
+    submitted = executor.submit(folder, subs, record) if subs else {}
+    return LaunchReport(folder, tuple(submitted), tuple(planned))
+
+
+def _write_run_config(folder: Path, r: Run, sweep: Sweep) -> None:
+    d = run_dir(folder, r.key)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "state.json").unlink(missing_ok=True)  # a retried run starts without its old marker
+    write_json(d / "config.json", {
+        "key": r.key, "stage": r.stage, "target": r.target, "config": dict(r.config), "axes": dict(r.axes),
+        "parents": dict(r.ancestors), "checkpoint": r.checkpoint, "root": r.root,
+        "code_version": r.code_version, "sweep": sweep.spec.name})
+
+
+# ---------------------------------------------------------------- status / cancel
+@dataclass(frozen=True)
+class SweepStatus:
+    sweep_dir: Path
+    runs: Mapping[str, RunState]  # key -> state
+    entries: Mapping[str, Mapping[str, Any]]
+    stages: tuple[str, ...]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {s: {} for s in self.stages}
+        for key, st in self.runs.items():
+            c = out.setdefault(self.entries[key]["stage"], {})
+            c[st.status] = c.get(st.status, 0) + 1
+        return out
+
+    def failures(self) -> list[tuple[str, str, str]]:
+        return [(k, self.entries[k]["stage"], st.failure or "error") for k, st in self.runs.items()
+                if st.status == "failed"]
+
+    def active(self) -> bool:
+        return any(st.status in ACTIVE for st in self.runs.values())
+
+    def gpu_hours(self) -> float:
+        return sum(st.elapsed_s * st.gpus for st in self.runs.values()) / 3600
+
+
+def executor_of(sweep_dir: Path, ledger: Mapping[str, Any]) -> Executor:
+    return executor_for(from_dict(ExecutorProfile, ledger["executor"], where=Path(sweep_dir) / "ledger.json",
+                                  key="executor"))
+
+
+def status(sweep_dir: str | Path, *, executor: Executor | None = None) -> SweepStatus:
+    """Reattach from the sweep folder alone: the ledger, markers and ONE executor state query."""
+    folder = Path(sweep_dir).resolve()
+    ledger = read_ledger(folder)
+    if ledger is None:
+        raise FileNotFoundError(f"{folder}: no ledger.json here; is this a sweep folder (see `vtp-sweep launch`)?")
+    executor = executor or executor_of(folder, ledger)
+    entries = ledger["runs"]
+    jobs = {k: e["job_id"] for k, e in entries.items() if e.get("job_id")}
+    states = executor.states(folder, jobs) if jobs else {}
+    runs = {k: merge(folder, k, e, states.get(k)) for k, e in entries.items()}
+    runs = _blocked(runs, entries)
+    return SweepStatus(folder, runs, entries, tuple(ledger.get("stages", ())))
+
+
+def _blocked(runs: dict[str, RunState], entries: Mapping[str, Any]) -> dict[str, RunState]:
+    """A never-submitted child of a failed run shows as blocked."""
+    out = dict(runs)
+    for key, e in entries.items():
+        parent = e.get("parent")
+        if out[key].status == "new" and parent and out.get(parent, RunState("new")).status in ("failed", "blocked"):
+            out[key] = RunState("blocked", "dependency")
+        elif out[key].status == "failed" and out[key].failure == "dependency":
+            out[key] = RunState("blocked", "dependency", out[key].job_id)
+    return out
+
+
+def cancel(sweep_dir: str | Path, *, executor: Executor | None = None) -> list[str]:
+    """Cancel every queued or running job of the sweep; returns their keys."""
+    st = status(sweep_dir, executor=executor)
+    ledger = read_ledger(st.sweep_dir) or {}
+    executor = executor or executor_of(st.sweep_dir, ledger)
+    jobs = {k: s.job_id for k, s in st.runs.items() if s.status in ACTIVE and s.job_id}
+    if jobs:
+        executor.cancel(st.sweep_dir, jobs)
+    return sorted(jobs)
+
+
+def wait(sweep_dir: str | Path, *, timeout_s: float | None = None, poll_s: float = 0.5,
+         on_poll: Callable[[SweepStatus], None] | None = None) -> SweepStatus:
+    """Block until no run is pending or running (or the timeout passes; then TimeoutError)."""
+    start = time.time()
+    while True:
+        st = status(sweep_dir)
+        if on_poll:
+            on_poll(st)
+        if not st.active():
+            return st
+        if timeout_s is not None and time.time() - start > timeout_s:
+            raise TimeoutError(f"{sweep_dir}: runs still active after {timeout_s:.0f} s")
+        time.sleep(poll_s)
