@@ -77,8 +77,8 @@ class LocalExecutor:
             if not info:
                 continue
             status = info["status"]
-            if status == "running" and not _alive(info.get("pid")):
-                status, info = "failed", {**info, "failure": "lost"}  # the scheduler died with it
+            if status == "running" and not _alive(info.get("pid")) and not scheduler_alive(Path(sweep_dir)):
+                status, info = "failed", {**info, "failure": "lost"}  # the scheduler died before reaping it
             elif (status == "pending" and time.time() - info.get("submitted", 0) > STARTUP_GRACE_S
                   and not scheduler_alive(Path(sweep_dir))):
                 status, info = "failed", {**info, "failure": "lost"}

@@ -51,7 +51,7 @@ def _sweep_dir(arg: Path | None) -> Path:
 
 def render(st: SweepStatus) -> str:
     counts = st.counts()
-    cols = ["new", "pending", "running", "done", "failed", "blocked"]
+    cols = ["new", "pending", "running", "done", "failed", "blocked", "cancelled"]
     rows = [["stage", *cols]] + [[s, *(str(c.get(k, 0)) for k in cols)] for s, c in counts.items()]
     widths = [max(len(r[i]) for r in rows) for i in range(len(cols) + 1)]
     lines = ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in rows]

@@ -14,9 +14,9 @@ from typing import Any
 
 from cluster.executors import Executor, Submission, make_executor
 from cluster.profiles import ExecutorProfile
-from vtp.config import from_dict, to_dict
+from vtp.config import to_dict
 from vtp.sweep.ledger import read_ledger, run_dir, write_json, write_ledger
-from vtp.sweep.plan import PlannedRun, plan
+from vtp.sweep.plan import PlannedRun, ledger_executor, plan
 from vtp.sweep.runs import Run
 from vtp.sweep.spec import Sweep
 from vtp.sweep.states import ACTIVE, RunState, merge
@@ -116,18 +116,13 @@ class SweepStatus:
         return sum(st.elapsed_s * st.gpus for st in self.runs.values()) / 3600
 
 
-def executor_of(sweep_dir: Path, ledger: Mapping[str, Any]) -> Executor:
-    return executor_for(from_dict(ExecutorProfile, ledger["executor"], where=Path(sweep_dir) / "ledger.json",
-                                  key="executor"))
-
-
 def status(sweep_dir: str | Path, *, executor: Executor | None = None) -> SweepStatus:
     """Reattach from the sweep folder alone: the ledger, markers and ONE executor state query."""
     folder = Path(sweep_dir).resolve()
     ledger = read_ledger(folder)
     if ledger is None:
         raise FileNotFoundError(f"{folder}: no ledger.json here; is this a sweep folder (see `vtp-sweep launch`)?")
-    executor = executor or executor_of(folder, ledger)
+    executor = executor or ledger_executor(folder, ledger)
     entries = ledger["runs"]
     jobs = {k: e["job_id"] for k, e in entries.items() if e.get("job_id")}
     states = executor.states(folder, jobs) if jobs else {}
@@ -137,7 +132,7 @@ def status(sweep_dir: str | Path, *, executor: Executor | None = None) -> SweepS
 
 
 def _blocked(runs: dict[str, RunState], entries: Mapping[str, Any]) -> dict[str, RunState]:
-    """A never-submitted child of a failed run shows as blocked."""
+    """For display: a child of a failed run shows as blocked, a cancelled job as cancelled."""
     out = dict(runs)
     for key, e in entries.items():
         parent = e.get("parent")
@@ -145,6 +140,8 @@ def _blocked(runs: dict[str, RunState], entries: Mapping[str, Any]) -> dict[str,
             out[key] = RunState("blocked", "dependency")
         elif out[key].status == "failed" and out[key].failure == "dependency":
             out[key] = RunState("blocked", "dependency", out[key].job_id)
+        elif out[key].status == "failed" and out[key].failure == "cancelled":
+            out[key] = RunState("cancelled", "cancelled", out[key].job_id)
     return out
 
 
@@ -152,7 +149,7 @@ def cancel(sweep_dir: str | Path, *, executor: Executor | None = None) -> list[s
     """Cancel every queued or running job of the sweep; returns their keys."""
     st = status(sweep_dir, executor=executor)
     ledger = read_ledger(st.sweep_dir) or {}
-    executor = executor or executor_of(st.sweep_dir, ledger)
+    executor = executor or ledger_executor(st.sweep_dir, ledger)
     jobs = {k: s.job_id for k, s in st.runs.items() if s.status in ACTIVE and s.job_id}
     if jobs:
         executor.cancel(st.sweep_dir, jobs)

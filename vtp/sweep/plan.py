@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cluster.executors import Executor, make_executor
+from cluster.profiles import ExecutorProfile
+from vtp.config import from_dict
 from vtp.sweep.ledger import read_ledger
 from vtp.sweep.runs import Run, expand
 from vtp.sweep.spec import Sweep
@@ -38,8 +41,11 @@ def plan(sweep: Sweep, *, code_version: str | None = None, retry_failed: bool = 
     version = code_version if code_version is not None else current_code_version()
     runs = expand(sweep, version)
     folder = sweep.folder
-    entries = (read_ledger(folder) or {}).get("runs", {}) if folder.exists() else {}
+    ledger = (read_ledger(folder) or {}) if folder.exists() else {}
+    entries = ledger.get("runs", {})
     submitted = {k: e["job_id"] for k, e in entries.items() if e.get("job_id")}
+    if submitted and job_states is None:
+        job_states = ledger_executor(folder, ledger).states
     jobs = dict(job_states(folder, submitted)) if (job_states and submitted) else {}
     flops_of = _flops_estimators(sweep) if with_flops else {}
     actions: dict[str, str] = {}
@@ -51,6 +57,11 @@ def plan(sweep: Sweep, *, code_version: str | None = None, retry_failed: bool = 
         estimator = flops_of.get(run.stage)
         out.append(PlannedRun(run, action, state, _estimate(estimator, run.config)))
     return out
+
+
+def ledger_executor(folder: Path, ledger: Mapping[str, Any]) -> Executor:
+    """The executor the sweep was launched with (from the ledger), to ask about its jobs."""
+    return make_executor(from_dict(ExecutorProfile, ledger["executor"], where=folder / "ledger.json", key="executor"))
 
 
 def _action(state: RunState, parent_action: str | None, retry_failed: bool) -> str:

@@ -25,7 +25,7 @@ import yaml
 
 from cluster.profiles import RESOURCE_FIELDS, ExecutorProfile, load_profile, with_options
 from vtp.config import ConfigError, from_dict
-from vtp.sweep.expr import REF, ExprError, evaluate, interpolate
+from vtp.sweep.expr import ExprError, evaluate, interpolate
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -109,6 +109,13 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# YAML 1.1 reads 1e8 and 1.0e9 as strings (its floats need a dot and a signed exponent); sweeps
+# are full of such numbers, so read every decimal exponent form as a float.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 class _DuplicateKey(Exception):
@@ -139,7 +146,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key or not all(NAME.match(p) or p.isdigit() for p in key.split(".")):
         raise ConfigError(COMMAND_LINE, key or text, f"expected key.path=value, got {text!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""  # noqa: S506 -- a SafeLoader
     except yaml.YAMLError as e:
         raise ConfigError(COMMAND_LINE, key, f"cannot read value {raw!r} as YAML: {e}") from None
     return key, value
@@ -292,20 +299,12 @@ def resolve_derived(spec: SweepSpec, scope: dict[str, dict[str, Any]], where: st
     scope["derived"] = {}
     for name, expr in spec.derived.items():
         try:
-            if isinstance(expr, str) and REF.search(expr) is None and not _looks_arith(expr):
-                value = expr
-            elif isinstance(expr, str):
-                value = evaluate(expr, scope)
-            else:
-                value = interpolate(expr, scope)
+            # Strings are arithmetic expressions (text templates belong in stage configs).
+            value = evaluate(expr, scope) if isinstance(expr, str) else interpolate(expr, scope)
         except ExprError as e:
             raise ConfigError(where, f"derived.{name}", str(e)) from None
         scope["derived"][name] = value
     return scope["derived"]
-
-
-def _looks_arith(text: str) -> bool:
-    return bool(re.fullmatch(r"[\d\s.eE+\-*/()]+|.*\b(min|max)\(.*", text))
 
 
 def _check_references(spec: SweepSpec, where: str) -> None:

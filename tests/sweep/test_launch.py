@@ -1,0 +1,141 @@
+"""launch / status / cancel / relaunch on the debug (in-process) and local (detached) executors."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from vtp.cli.sweep import main
+from vtp.stages.smoke import expected
+from vtp.sweep.launch import cancel, launch, status, wait
+from vtp.sweep.ledger import read_json
+from vtp.sweep.plan import plan
+from vtp.sweep.spec import load_sweep
+
+TINY = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"
+
+CHAIN = """
+name: chain
+axes: {fail: [false, true]}
+executor: EXECUTOR
+stages:
+  - name: parent
+    target: vtp.stages.smoke:run
+    fanout: checkpoints
+    config: {steps: 8, seed: 3, fail: "${axes.fail}", checkpoints: [20, 40], sleep_s: SLEEP}
+  - name: child
+    target: vtp.stages.smoke:run
+    after: parent
+    config: {steps: 4}
+  - name: grandchild
+    target: vtp.stages.smoke:run
+    after: child
+    config: {steps: 2}
+"""
+
+
+def chain(tmp_path, executor="debug", sleep=0.0, extra=()):
+    spec = tmp_path / "chain.yaml"
+    spec.write_text(CHAIN.replace("EXECUTOR", executor).replace("SLEEP", str(sleep)))
+    return load_sweep(spec, [f"root={tmp_path / 'out'}", *extra])
+
+
+def results(folder: Path) -> dict:
+    return {p.parent.name: json.loads(p.read_text()) for p in folder.glob("runs/*/result.json")}
+
+
+def test_debug_launch_runs_dag_and_second_launch_submits_nothing(tmp_path):
+    sweep = load_sweep(TINY, [f"root={tmp_path}", "executor=debug"])
+    first = launch(sweep, code_version="t")
+    assert len(first.submitted) == 12
+    planned = plan(sweep, code_version="t")
+    assert {p.action for p in planned} == {"skip"}
+    res = results(sweep.folder)
+    for p in planned:
+        if p.run.stage == "tokenizer":
+            assert res[p.run.key]["value"] == expected(p.run.config["seed"], p.run.config["steps"])
+        else:  # fanned out: starts from the parent's value at that checkpoint
+            ck = read_json(sweep.folder / "runs" / p.run.parent / "checkpoints" / f"{p.run.checkpoint}.json")
+            assert res[p.run.key]["value"] == expected(0, 10, start=ck["value"])
+    assert launch(sweep, code_version="t").submitted == ()
+    cfg = read_json(sweep.folder / "runs" / planned[-1].run.key / "config.json")
+    assert cfg["code_version"] == "t" and cfg["parents"] == {"tokenizer": planned[-1].run.parent}
+
+
+def test_failed_parent_blocks_children_and_retry_policy(tmp_path):
+    sweep = chain(tmp_path)
+    report = launch(sweep, code_version="t")
+    assert len(report.submitted) == 2 + 4 + 4
+    st = status(sweep.folder)
+    assert st.counts() == {"parent": {"done": 1, "failed": 1}, "child": {"done": 2, "blocked": 2},
+                           "grandchild": {"done": 2, "blocked": 2}}
+    [(key, stage, cls)] = st.failures()
+    assert stage == "parent" and cls == "error"
+    marker = read_json(sweep.folder / "runs" / key / "state.json")
+    assert "RuntimeError: smoke stage asked to fail" in marker["traceback"]
+    actions = {p.run.key: p.action for p in plan(sweep, code_version="t")}
+    assert actions[key] == "failed"
+    assert sorted(actions.values()).count("blocked") == 4
+    # a Python exception is not retried unless asked; children of a retried run are resubmitted
+    assert launch(sweep, code_version="t").submitted == ()
+    again = launch(sweep, code_version="t", retry_failed=True)
+    assert key in again.submitted and len(again.submitted) == 5
+
+
+def test_plan_changes_nothing(tmp_path):
+    sweep = load_sweep(TINY, [f"root={tmp_path / 'out'}"])
+    assert main(["plan", str(TINY), f"root={tmp_path / 'out'}"]) == 0
+    assert not (tmp_path / "out").exists()
+    assert len(plan(sweep)) == 12
+
+
+def test_local_executor_cli_wait_and_relaunch(tmp_path, capsys):
+    root = f"root={tmp_path / 'out'}"
+    assert main(["launch", str(TINY), root, "executor.options.max_workers=2", "--wait", "--timeout", "120"]) == 0
+    out = capsys.readouterr().out
+    assert "submitted 12 of 12 runs" in out
+    assert main(["launch", str(TINY), root]) == 0
+    assert "submitted 0 of 12 runs" in capsys.readouterr().out
+    assert main(["status", str(tmp_path / "out" / "tiny")]) == 0
+    text = capsys.readouterr().out
+    assert "tokenizer" in text and "failed" in text
+    st = status(tmp_path / "out" / "tiny")
+    assert st.counts() == {"tokenizer": {"done": 4}, "downstream": {"done": 8}}
+
+
+def test_local_chain_failure_is_blocked(tmp_path):
+    sweep = chain(tmp_path, executor="local")
+    launch(sweep, code_version="t")
+    st = wait(sweep.folder, timeout_s=120, poll_s=0.2)
+    assert st.counts()["child"] == {"done": 2, "blocked": 2}
+    assert st.counts()["grandchild"] == {"done": 2, "blocked": 2}
+
+
+def test_local_cancel_then_relaunch_resumes(tmp_path):
+    sweep = chain(tmp_path, executor="local", sleep=0.5, extra=["axes.fail=[false]"])
+    launch(sweep, code_version="t")
+    planned = plan(sweep, code_version="t")
+    parent = next(p.run for p in planned if p.run.stage == "parent")
+    state_file = sweep.folder / "runs" / parent.key / "smoke_state.json"
+    deadline = time.time() + 60
+    while not state_file.exists():  # first save after save_every=5 steps
+        assert time.time() < deadline, "parent never saved state"
+        time.sleep(0.1)
+    assert {p.action for p in plan(sweep, code_version="t")} == {"wait"}
+    assert parent.key in cancel(sweep.folder)
+    st = wait(sweep.folder, timeout_s=60, poll_s=0.2)
+    assert st.runs[parent.key].status == "cancelled"
+    assert st.counts()["child"] == {"cancelled": 2}
+    # cancelled runs are retried on the next launch and resume from their saved state
+    again = launch(sweep, code_version="t")
+    assert len(again.submitted) == 5
+    wait(sweep.folder, timeout_s=120, poll_s=0.2)
+    res = results(sweep.folder)[parent.key]
+    assert res["value"] == expected(3, 8) and res["resumes"] == 1
+
+
+@pytest.mark.parametrize("bad", ["no_such_dir"])
+def test_status_of_missing_folder(tmp_path, bad, capsys):
+    assert main(["status", str(tmp_path / bad)]) == 1
+    assert "no ledger.json" in capsys.readouterr().err

@@ -1,0 +1,80 @@
+"""Every malformed spec fails at load with the file and the key path in the message, and leaves
+nothing on disk."""
+
+from pathlib import Path
+
+import pytest
+
+from vtp.config import ConfigError
+from vtp.sweep.spec import load_sweep
+
+HERE = Path(__file__).parent / "malformed"
+
+# file -> (key path that must appear, a word of what was expected)
+EXPECTED = {
+    "unknown_top_key.yaml": ("axez", "valid keys"),
+    "unknown_stage_key.yaml": ("stages[0].depends", "valid keys"),
+    "missing_name.yaml": ("name", "required"),
+    "missing_target.yaml": ("stages[0].target", "required"),
+    "empty_axis.yaml": ("axes.size", "non-empty"),
+    "axis_not_list.yaml": ("axes.size", "list"),
+    "axis_duplicate_value.yaml": ("axes.params[2]", "duplicate"),
+    "axis_value_not_scalar.yaml": ("axes.params[1]", "scalar"),
+    "duplicate_stage.yaml": ("stages[1].name", "duplicate"),
+    "duplicate_yaml_key.yaml": ("params", "duplicate key"),
+    "cycle.yaml": ("stages[0].after", "cycle"),
+    "self_dependency.yaml": ("stages[0].after", "cycle"),
+    "unknown_after.yaml": ("stages[1].after", "unknown stage"),
+    "unknown_profile.yaml": ("executor.profile", "available"),
+    "unknown_executor_option.yaml": ("executor.options.gpus", "valid keys"),
+    "negative_time.yaml": ("executor.options.time_min", ">= 1"),
+    "wrong_type_cpus.yaml": ("executor.options.max_workers", "integer"),
+    "bad_resource_key.yaml": ("stages[0].resources.max_workers", "valid keys"),
+    "resource_out_of_range.yaml": ("stages[0].resources.mem_gb", ">= 0.01"),
+    "unknown_reference.yaml": ("stages[0].config.encoder", "axes has: params"),
+    "unknown_section_reference.yaml": ("stages[0].config.steps", "unknown reference"),
+    "derived_code.yaml": ("derived.steps", "not allowed"),
+    "derived_unknown_name.yaml": ("derived.steps", "unknown name"),
+    "derived_divide_zero.yaml": ("derived.steps", "division by zero"),
+    "bad_target.yaml": ("stages[0]", "package.module:function"),
+    "bad_name.yaml": ("name", "expected a name"),
+    "no_stages.yaml": ("stages", "at least one"),
+    "fanout_missing_key.yaml": ("stages[0].fanout", "checkpoints"),
+    "fanout_not_list.yaml": ("stages[0].config.checkpoints", "checkpoint numbers"),
+    "tracking_wrong_type.yaml": ("tracking.uri", "expected str"),
+    "python_tag.yaml": ("<root>", "python/object"),
+    "stages_not_list.yaml": ("stages", "list"),
+}
+
+
+def test_every_fixture_has_an_expectation():
+    assert sorted(p.name for p in HERE.glob("*.yaml")) == sorted(EXPECTED)
+    assert len(EXPECTED) >= 20
+
+
+def _load_and_expand(path: Path, root: Path) -> None:
+    from vtp.sweep.runs import expand
+
+    sweep = load_sweep(path, [f"root={root}"])
+    expand(sweep, "test")  # fan-out values are only known per run
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_malformed_spec_names_file_and_key(name, tmp_path):
+    key, words = EXPECTED[name]
+    root = tmp_path / "out"
+    with pytest.raises(ConfigError) as err:
+        _load_and_expand(HERE / name, root)
+    msg = str(err.value)
+    assert name in msg and f": {key}" in msg and words in msg, msg
+    assert not root.exists()
+
+
+def test_cli_launch_of_a_malformed_spec_creates_nothing(tmp_path, capsys):
+    from vtp.cli.sweep import main
+
+    root = tmp_path / "out"
+    assert main(["launch", str(HERE / "cycle.yaml"), f"root={root}"]) == 2
+    err = capsys.readouterr().err
+    assert "cycle.yaml" in err and "stages[0].after" in err
+    assert not root.exists()

@@ -1,0 +1,105 @@
+"""Spec loading, overrides, derived values, the safe evaluator and run keys."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vtp.config import ConfigError
+from vtp.sweep.expr import ExprError, evaluate
+from vtp.sweep.runs import expand
+from vtp.sweep.spec import load_sweep, parse_override
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "sweeps" / "tiny.yaml"
+
+
+def write(tmp_path, text, name="spec.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_tiny_expands_to_grid_with_fanout():
+    runs = expand(load_sweep(TINY), "v1")
+    tok = [r for r in runs if r.stage == "tokenizer"]
+    down = [r for r in runs if r.stage == "downstream"]
+    assert len(tok) == 4 and len(down) == 8  # 2 x 2 grid, 2 checkpoints each
+    assert sorted(r.config["steps"] for r in tok) == [20, 20, 40, 40]  # derived: size * 20
+    assert {r.checkpoint for r in down} == {20, 40}
+    assert all(d.parent in {t.key for t in tok} and d.root == d.parent for d in down)
+    assert len({r.key for r in runs}) == 12
+
+
+def test_keys_are_stable_and_depend_on_config_parents_and_code():
+    a = {r.key for r in expand(load_sweep(TINY), "v1")}
+    assert a == {r.key for r in expand(load_sweep(TINY), "v1")}
+    assert not a & {r.key for r in expand(load_sweep(TINY), "v2")}
+    changed = expand(load_sweep(TINY, ["stages.tokenizer.config.save_every=4"]), "v1")
+    # the tokenizer config changed, so every downstream key changes too (parent keys are hashed)
+    assert not a & {r.key for r in changed}
+    only_down = expand(load_sweep(TINY, ["stages.downstream.config.steps=11"]), "v1")
+    assert {r.key for r in only_down if r.stage == "tokenizer"} <= a
+
+
+@pytest.mark.parametrize("text, value", [
+    ("executor=local", "local"), ("axes.params=[S,B]", ["S", "B"]), ("x=1e-3", 1e-3), ("x=3", 3), ("x=null", None),
+])
+def test_parse_override(text, value):
+    assert parse_override(text)[1] == value
+
+
+def test_overrides_apply_and_errors_say_command_line():
+    s = load_sweep(TINY, ["axes.size=[3]", "executor=debug", "executor.options.poll_s=1"])
+    assert s.spec.axes["size"] == (3,) and s.profile.kind == "debug" and s.profile.poll_s == 1.0
+    with pytest.raises(ConfigError, match=r"^command line: executor.options.nope"):
+        load_sweep(TINY, ["executor.options.nope=1"])
+    with pytest.raises(ConfigError, match=r"^command line: stages.nosuch"):
+        load_sweep(TINY, ["stages.nosuch.config.x=1"])
+    with pytest.raises(ConfigError, match="command line"):
+        load_sweep(TINY, ["novalue"])
+
+
+@pytest.mark.parametrize("expr, value", [
+    ("${fixed.a} * 2 + 1", 7), ("${fixed.a} ** 2", 9), ("${fixed.a} // 2", 1), ("-${fixed.a}", -3),
+    ("min(${fixed.a}, 2) * max(1, 4)", 8), ("1e8 / ${fixed.a}", 1e8 / 3),
+])
+def test_evaluate(expr, value):
+    assert evaluate(expr, {"fixed": {"a": 3}}) == value
+
+
+@pytest.mark.parametrize("expr", [
+    "__import__('os')", "${fixed.a}.real", "[1, 2]", "open('x')", "lambda: 1", "(1).__class__", "a if 1 else 2",
+])
+def test_evaluate_rejects_everything_else(expr):
+    with pytest.raises(ExprError):
+        evaluate(expr, {"fixed": {"a": 3}})
+
+
+def test_derived_chain_and_string_interpolation(tmp_path):
+    spec = write(tmp_path, """
+name: d
+axes: {params: [S, B]}
+fixed: {batch: 16384, samples: 1.0e9}
+derived:
+  steps: "${fixed.samples} // ${fixed.batch}"
+  half: "${derived.steps} // 2"
+stages:
+  - {name: a, target: vtp.stages.smoke:run, config: {steps: "${derived.half}", label: "run-${axes.params}"}}
+""")
+    runs = expand(load_sweep(spec), "v")
+    assert [r.config for r in runs] == [{"steps": 30517, "label": "run-S"}, {"steps": 30517, "label": "run-B"}]
+
+
+def test_yaml_cannot_construct_objects(tmp_path):
+    spec = write(tmp_path, "name: !!python/name:os.system\nstages: []\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_sweep(spec)
+
+
+def test_imports_are_torch_free():
+    code = ("import sys, vtp.sweep, cluster, cluster.executors, cluster.executors.slurm, vtp.cli.sweep\n"
+            "import vtp.sweep.launch, vtp.sweep.worker, cluster.executors.local\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
