@@ -98,6 +98,10 @@ def _estimate(fn: Callable[[Mapping[str, Any]], float] | None, config: Mapping[s
         return None
 
 
+def _cell(v: Any) -> str:
+    return format(v, "g") if isinstance(v, float) else str(v)
+
+
 def fmt_flops(x: float | None) -> str:
     return "-" if x is None else f"{x:.3g}"
 
@@ -106,7 +110,7 @@ def format_table(planned: Sequence[PlannedRun], *, limit: int | None = None) -> 
     """The run table then per-stage totals, as plain text."""
     axis_names = list(planned[0].run.axes) if planned else []
     header = ["key", "stage", *axis_names, "ckpt", "action", "est_flops"]
-    rows = [[p.run.key, p.run.stage, *(str(p.run.axes.get(a, "")) for a in axis_names),
+    rows = [[p.run.key, p.run.stage, *(_cell(p.run.axes.get(a, "")) for a in axis_names),
              "-" if p.run.checkpoint is None else str(p.run.checkpoint), ACTION_LABEL[p.action], fmt_flops(p.flops)]
             for p in planned]
     shown = rows if limit is None else rows[:limit]

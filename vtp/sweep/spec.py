@@ -101,6 +101,8 @@ class _Loader(yaml.SafeLoader):
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
     seen: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden by explicit keys
+            continue
         k = loader.construct_object(key_node, deep=True)
         if k in seen:
             raise _DuplicateKey(k, key_node.start_mark.line + 1, seen[k])
