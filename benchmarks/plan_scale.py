@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vtp.sweep.plan import format_table, plan  # noqa: E402
+from vtp.sweep.planner import format_table, plan  # noqa: E402
 from vtp.sweep.spec import load_sweep  # noqa: E402
 from vtp.sweep.version import code_version  # noqa: E402
 

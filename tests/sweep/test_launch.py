@@ -8,9 +8,9 @@ import pytest
 
 from vtp.cli.sweep import main
 from vtp.stages.smoke import expected
-from vtp.sweep.launch import cancel, launch, status, wait
+from vtp.sweep.launcher import cancel, launch, status, wait
 from vtp.sweep.ledger import read_json
-from vtp.sweep.plan import plan
+from vtp.sweep.planner import plan
 from vtp.sweep.spec import load_sweep
 
 TINY = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"

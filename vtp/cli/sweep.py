@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from vtp.config import ConfigError
-from vtp.sweep.launch import SweepStatus, cancel, launch, status, wait
-from vtp.sweep.plan import format_table, plan
+from vtp.sweep.launcher import SweepStatus, cancel, launch, status, wait
+from vtp.sweep.planner import format_table, plan
 from vtp.sweep.spec import load_sweep
 
 

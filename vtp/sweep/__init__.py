@@ -1,13 +1,26 @@
 """The sweep engine: a YAML grid to chained runs on SLURM or this machine. No torch here.
 
-Public API (keyword-only where it matters; the CLI `vtp-sweep` is a thin face over these):
+Public API (the CLI `vtp-sweep` is a thin face over these). Names resolve lazily so that
+`cluster.executors` and the engine can import each other's modules without a cycle at start-up.
 """
 
-from vtp.sweep.launch import LaunchReport, SweepStatus, cancel, launch, status, wait
-from vtp.sweep.plan import PlannedRun, format_table, plan
-from vtp.sweep.runs import Run, expand, run_key
-from vtp.sweep.spec import Sweep, SweepSpec, load_sweep
-from vtp.sweep.worker import run_job
+from __future__ import annotations
 
-__all__ = ["LaunchReport", "PlannedRun", "Run", "Sweep", "SweepSpec", "SweepStatus", "cancel", "expand",
-           "format_table", "launch", "load_sweep", "plan", "run_job", "run_key", "status", "wait"]
+import importlib
+from typing import Any
+
+_API = {
+    "load_sweep": "spec", "Sweep": "spec", "SweepSpec": "spec",
+    "Run": "runs", "expand": "runs", "run_key": "runs",
+    "PlannedRun": "planner", "plan": "planner", "format_table": "planner",
+    "LaunchReport": "launcher", "SweepStatus": "launcher", "launch": "launcher", "status": "launcher",
+    "cancel": "launcher", "wait": "launcher",
+    "run_job": "worker",
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(f"vtp.sweep.{_API[name]}"), name)
+    raise AttributeError(f"module 'vtp.sweep' has no attribute {name!r}")

@@ -16,12 +16,12 @@ from vtp.sweep.ledger import read_state
 
 FAILURE_CLASSES = ("error", "timeout", "oom", "node_fail", "preempted", "cancelled", "dependency", "lost")
 AUTO_RETRY = frozenset({"node_fail", "preempted", "cancelled", "dependency", "lost"})
-ACTIVE = ("pending", "running")
+ACTIVE = ("pending", "running", "unknown")  # unknown: the scheduler could not be asked; never resubmit
 
 
 @dataclass(frozen=True)
 class JobState:
-    """As the executor sees a job: pending | running | completed | failed | unknown."""
+    """As the executor sees a job: pending | running | completed | failed | unknown (not reachable)."""
 
     status: str
     failure: str | None = None  # one of FAILURE_CLASSES when status == "failed"
@@ -31,7 +31,7 @@ class JobState:
 
 @dataclass(frozen=True)
 class RunState:
-    """The merged view: new | pending | running | done | failed."""
+    """The merged view: new | pending | running | unknown | done | failed."""
 
     status: str
     failure: str | None = None
@@ -56,8 +56,8 @@ def merge(sweep_dir: Path, key: str, entry: Mapping[str, Any], job: JobState | N
         return RunState("failed", failure, job_id, elapsed, gpus)
     if not job_id:
         return RunState("new")
-    if job is None or job.status == "unknown":
-        return RunState("failed", "lost", job_id)
+    if job is None:
+        return RunState("failed", "lost", job_id)  # the scheduler has no record of it
     if job.status == "failed":
         return RunState("failed", job.failure or "error", job_id, elapsed, gpus)
     return RunState("failed", "lost", job_id, elapsed, gpus)  # completed without a marker

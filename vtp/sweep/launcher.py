@@ -16,7 +16,7 @@ from cluster.executors import Executor, Submission, make_executor
 from cluster.profiles import ExecutorProfile
 from vtp.config import to_dict
 from vtp.sweep.ledger import read_ledger, run_dir, write_json, write_ledger
-from vtp.sweep.plan import PlannedRun, ledger_executor, plan
+from vtp.sweep.planner import PlannedRun, ledger_executor, plan
 from vtp.sweep.runs import Run
 from vtp.sweep.spec import Sweep
 from vtp.sweep.states import ACTIVE, RunState, merge
@@ -132,16 +132,25 @@ def status(sweep_dir: str | Path, *, executor: Executor | None = None) -> SweepS
 
 
 def _blocked(runs: dict[str, RunState], entries: Mapping[str, Any]) -> dict[str, RunState]:
-    """For display: a child of a failed run shows as blocked, a cancelled job as cancelled."""
-    out = dict(runs)
-    for key, e in entries.items():
-        parent = e.get("parent")
-        if out[key].status == "new" and parent and out.get(parent, RunState("new")).status in ("failed", "blocked"):
-            out[key] = RunState("blocked", "dependency")
-        elif out[key].status == "failed" and out[key].failure == "dependency":
-            out[key] = RunState("blocked", "dependency", out[key].job_id)
-        elif out[key].status == "failed" and out[key].failure == "cancelled":
-            out[key] = RunState("cancelled", "cancelled", out[key].job_id)
+    """For display: a child of a failed run shows as blocked (whether never submitted, or cancelled
+    by the scheduler because its dependency can never be met); a cancelled job as cancelled."""
+    out: dict[str, RunState] = {}
+
+    def view(key: str) -> RunState:
+        if key not in out:
+            st, parent = runs[key], entries[key].get("parent")
+            parent_bad = parent in runs and view(parent).status in ("failed", "blocked")
+            if st.status in ("new", "failed") and st.failure in (None, "dependency", "cancelled") and parent_bad:
+                st = RunState("blocked", "dependency", st.job_id)
+            elif st.status == "failed" and st.failure == "dependency":
+                st = RunState("blocked", "dependency", st.job_id)
+            elif st.status == "failed" and st.failure == "cancelled":
+                st = RunState("cancelled", "cancelled", st.job_id)
+            out[key] = st
+        return out[key]
+
+    for key in runs:
+        view(key)
     return out
 
 

@@ -18,7 +18,7 @@ from vtp.config import from_dict
 from vtp.sweep.ledger import read_ledger
 from vtp.sweep.runs import Run, expand
 from vtp.sweep.spec import Sweep
-from vtp.sweep.states import JobState, RunState, merge, retryable
+from vtp.sweep.states import ACTIVE, JobState, RunState, merge, retryable
 from vtp.sweep.version import code_version as current_code_version
 
 ACTION_LABEL = {"run": "run", "skip": "skip(done)", "wait": "wait(running)", "failed": "failed",
@@ -67,7 +67,7 @@ def ledger_executor(folder: Path, ledger: Mapping[str, Any]) -> Executor:
 def _action(state: RunState, parent_action: str | None, retry_failed: bool) -> str:
     if state.status == "done":
         return "skip"
-    if state.status in ("pending", "running"):
+    if state.status in ACTIVE:
         return "wait"
     if state.status == "failed" and not retryable(state.failure, retry_failed):
         return "failed"
