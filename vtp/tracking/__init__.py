@@ -1,0 +1,20 @@
+"""Every sweep run in MLflow: created up front by the launcher, logged through an on-disk buffer
+by the worker, exported to a Parquet snapshot for analysis. No torch here."""
+
+from vtp.tracking.prepare import prepare_sweep
+from vtp.tracking.records import RunRecord
+from vtp.tracking.run import RunTracker, open_run, set_job_id, set_status, sync
+from vtp.tracking.server import start_server
+from vtp.tracking.store import TrackingError
+
+__all__ = [
+    "RunRecord",
+    "RunTracker",
+    "TrackingError",
+    "open_run",
+    "prepare_sweep",
+    "set_job_id",
+    "set_status",
+    "start_server",
+    "sync",
+]

@@ -1,0 +1,117 @@
+"""The launcher's step before submitting anything: create the sweep's experiment and every run.
+
+Creating everything up front, in one process, is what keeps workers from racing: no worker ever
+creates an experiment (concurrent `set_experiment` on a new name sends the loser's run to the
+Default experiment, see NOTES.md) or searches for its run; it only writes to its own run id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from vtp.tracking import records as rec
+from vtp.tracking.store import (
+    SweepTracking,
+    is_http,
+    read_tracking,
+    resolve_uri,
+    with_retry,
+    write_tracking,
+)
+from vtp.tracking.store import client as make_client
+
+SAVE_EVERY = 200  # runs created between rewrites of tracking.json
+
+
+def _experiment(c: Any, name: str, sweep_dir: Path, uri: str) -> tuple[str, bool]:
+    """(experiment id, created now). A local store keeps artifacts in the sweep folder;
+    a server chooses its own (proxied) artifact root."""
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id, False
+    location = None if is_http(uri) else (sweep_dir.resolve() / "mlartifacts").as_uri()
+    try:
+        return c.create_experiment(name, artifact_location=location, tags={rec.TAG_SWEEP: name}), True
+    except Exception as e:  # another launcher created it in between
+        if getattr(e, "error_code", None) != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return c.get_experiment_by_name(name).experiment_id, False
+
+
+def _existing_runs(c: Any, experiment_id: str) -> tuple[dict[str, str], str | None]:
+    """run key -> run id for every live run of the experiment, and the sweep parent run id."""
+    runs: dict[str, str] = {}
+    parent = None
+    token = None
+    while True:
+        page = c.search_runs([experiment_id], max_results=1000, page_token=token)
+        for run in page:
+            tags = run.data.tags
+            if tags.get(rec.TAG_SWEEP_PARENT) == "1":
+                parent = run.info.run_id
+            elif rec.TAG_RUN_KEY in tags:
+                runs[tags[rec.TAG_RUN_KEY]] = run.info.run_id
+        token = page.token
+        if not token:
+            return runs, parent
+
+
+def _create_run(c: Any, experiment_id: str, tags: dict[str, str], params: dict[str, str]) -> str:
+    from mlflow.entities import Param
+
+    run = with_retry(lambda: c.create_run(experiment_id, tags=tags, run_name=tags.get("mlflow.runName")))
+    run_id = run.info.run_id
+    items = [Param(k, v) for k, v in params.items()]
+    for i in range(0, len(items), 100):  # MLflow: at most 100 params per batch
+        chunk = items[i : i + 100]
+        with_retry(lambda chunk=chunk: c.log_batch(run_id, params=chunk))
+    # Not started yet: SCHEDULED until the worker opens it (create_run says RUNNING).
+    with_retry(lambda: c.update_run(run_id, status="SCHEDULED"))
+    return run_id
+
+
+def prepare_sweep(
+    sweep_dir: str | Path, *, name: str, uri: str | None, runs: Sequence[rec.RunRecord]
+) -> dict[str, str]:
+    """Create (or find) the sweep's experiment, its parent run and one child run per record.
+
+    Idempotent: a key that already has a run (in tracking.json or tagged in the store) keeps it.
+    Returns run key -> MLflow run id for `runs`, and writes `<sweep_dir>/tracking.json`.
+    """
+    sweep_dir = Path(sweep_dir)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    uri = resolve_uri(sweep_dir, uri)
+    c = make_client(uri)
+    experiment_id, created = with_retry(lambda: _experiment(c, name, sweep_dir, uri))
+
+    known: dict[str, str] = {}
+    parent = None
+    try:
+        old = read_tracking(sweep_dir)
+        if old.uri == uri and old.experiment_id == experiment_id:
+            known, parent = dict(old.runs), old.parent_run_id
+    except Exception:
+        pass
+    missing = [r for r in runs if r.key not in known]
+    if not created and (missing or parent is None):
+        # A crash between creating runs and saving tracking.json must not cause a second run.
+        found, found_parent = with_retry(lambda: _existing_runs(c, experiment_id))
+        known.update(found)
+        parent = parent or found_parent
+        missing = [r for r in runs if r.key not in known]
+    if parent is None:
+        tags = {rec.TAG_SWEEP_PARENT: "1", rec.TAG_SWEEP: name, "mlflow.runName": name}
+        parent = with_retry(lambda: c.create_run(experiment_id, tags=tags, run_name=name)).info.run_id
+
+    def save() -> None:
+        write_tracking(sweep_dir, SweepTracking(uri, experiment_id, parent, name, dict(known)))
+
+    for i, record in enumerate(missing):
+        tags = {**rec.tags_of(record, sweep=name), "mlflow.parentRunId": parent}
+        known[record.key] = _create_run(c, experiment_id, tags, rec.params_of(record))
+        if (i + 1) % SAVE_EVERY == 0:
+            save()
+    save()
+    return {r.key: known[r.key] for r in runs}
