@@ -38,7 +38,7 @@ stages:
 def chain(tmp_path, executor="debug", sleep=0.0, extra=()):
     spec = tmp_path / "chain.yaml"
     spec.write_text(CHAIN.replace("EXECUTOR", executor).replace("SLEEP", str(sleep)))
-    return load_sweep(spec, [f"root={tmp_path / 'out'}", *extra])
+    return load_sweep(spec, [f"root={tmp_path / 'out'}", "tracking.enabled=false", *extra])
 
 
 def results(folder: Path) -> dict:
@@ -46,7 +46,7 @@ def results(folder: Path) -> dict:
 
 
 def test_debug_launch_runs_dag_and_second_launch_submits_nothing(tmp_path):
-    sweep = load_sweep(TINY, [f"root={tmp_path}", "executor=debug"])
+    sweep = load_sweep(TINY, [f"root={tmp_path}", "executor=debug", "tracking.enabled=false"])
     first = launch(sweep, code_version="t")
     assert len(first.submitted) == 12
     planned = plan(sweep, code_version="t")
@@ -92,10 +92,11 @@ def test_plan_changes_nothing(tmp_path):
 
 def test_local_executor_cli_wait_and_relaunch(tmp_path, capsys):
     root = f"root={tmp_path / 'out'}"
-    assert main(["launch", str(TINY), root, "executor.options.max_workers=2", "--wait", "--timeout", "120"]) == 0
+    assert main(["launch", str(TINY), root, "tracking.enabled=false", "executor.options.max_workers=2",
+                 "--wait", "--timeout", "120"]) == 0
     out = capsys.readouterr().out
     assert "submitted 12 of 12 runs" in out
-    assert main(["launch", str(TINY), root]) == 0
+    assert main(["launch", str(TINY), root, "tracking.enabled=false"]) == 0
     assert "submitted 0 of 12 runs" in capsys.readouterr().out
     assert main(["status", str(tmp_path / "out" / "tiny")]) == 0
     text = capsys.readouterr().out
@@ -139,3 +140,21 @@ def test_local_cancel_then_relaunch_resumes(tmp_path):
 def test_status_of_missing_folder(tmp_path, bad, capsys):
     assert main(["status", str(tmp_path / bad)]) == 1
     assert "no ledger.json" in capsys.readouterr().err
+
+
+def test_tracking_runs_created_before_submit_and_logged_by_the_worker(tmp_path):
+    import sqlite3
+
+    sweep = chain(tmp_path, extra=["tracking.enabled=true", "stages.child.config.steps=5"])
+    launch(sweep, code_version="t")
+    folder = sweep.folder
+    assert read_json(folder / "tracking.json")
+    db = sqlite3.connect(folder / "mlflow.db")
+    statuses = dict(db.execute(
+        "select t.value, r.status from runs r join tags t on t.run_uuid = r.run_uuid where t.key = 'vtp.run_key'"))
+    st = status(folder)
+    # one MLflow run per submitted run, closed by the worker with the run's outcome
+    expect = {"done": "FINISHED", "failed": "FAILED", "blocked": "KILLED"}
+    assert statuses == {k: expect[s.status] for k, s in st.runs.items()}
+    n_metrics = db.execute("select count(*) from metrics where key = 'x_frac'").fetchone()[0]
+    assert n_metrics == 2 * 2 + 2 * 2  # parents: 8 steps saved every 5 -> 2 each; children: 5 steps -> 1 each x 2 x 2

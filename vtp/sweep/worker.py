@@ -23,8 +23,12 @@ from vtp.sweep.ledger import read_json, run_dir, write_json
 
 
 def open_tracker(sweep_dir: Path, key: str) -> Tracker:
-    """THE tracking integration point inside the job (vtp.tracking.open_run goes here)."""
-    return NullTracker()
+    """The run's MLflow tracker when the launcher prepared tracking (tracking.json), else a NullTracker."""
+    if not (Path(sweep_dir) / "tracking.json").exists():
+        return NullTracker()
+    from vtp.tracking import open_run  # imported in the job only: MLflow is heavy
+
+    return open_run(sweep_dir, key)
 
 
 def close_tracker(tracker: Tracker, status: str) -> None:
