@@ -7,6 +7,7 @@ Python exception, a timeout and out-of-memory only with `--retry-failed` (they w
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from vtp.sweep.ledger import read_state
 
 FAILURE_CLASSES = ("error", "timeout", "oom", "node_fail", "preempted", "cancelled", "dependency", "lost")
 AUTO_RETRY = frozenset({"node_fail", "preempted", "cancelled", "dependency", "lost"})
+RECORD_GRACE_S = 300.0  # how long a submitted job may be missing from the scheduler's accounting
 ACTIVE = ("pending", "running", "unknown")  # unknown: the scheduler could not be asked; never resubmit
 
 
@@ -57,6 +59,8 @@ def merge(sweep_dir: Path, key: str, entry: Mapping[str, Any], job: JobState | N
     if not job_id:
         return RunState("new")
     if job is None:
+        if time.time() - float(entry.get("submitted") or 0) < RECORD_GRACE_S:
+            return RunState("pending", job_id=job_id)  # accounting records a new job with some delay
         return RunState("failed", "lost", job_id)  # the scheduler has no record of it
     if job.status == "failed":
         return RunState("failed", job.failure or "error", job_id, elapsed, gpus)
