@@ -103,6 +103,9 @@ def test_local_executor_cli_wait_and_relaunch(tmp_path, capsys):
     assert "tokenizer" in text and "failed" in text
     st = status(tmp_path / "out" / "tiny")
     assert st.counts() == {"tokenizer": {"done": 4}, "downstream": {"done": 8}}
+    assert main(["status", str(tmp_path / "out" / "tiny"), "--watch"]) == 0  # returns once nothing is active
+    assert main(["cancel", str(tmp_path / "out" / "tiny")]) == 0
+    assert "cancelled 0 jobs" in capsys.readouterr().out
 
 
 def test_local_chain_failure_is_blocked(tmp_path):

@@ -103,3 +103,32 @@ def test_imports_are_torch_free():
             "import vtp.sweep.launcher, vtp.sweep.worker, cluster.executors.local\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+@pytest.mark.parametrize("flops, shown", [
+    ("tests.sweep.estimators:per_step", "2e+10"), ("tests.sweep.estimators:broken", "-"),
+    ("vtp.no_such_module:train_flops", "-"),
+])
+def test_plan_shows_flops_or_a_dash(flops, shown, tmp_path):
+    from vtp.sweep.planner import format_table, plan
+
+    sweep = load_sweep(TINY, [f"root={tmp_path}", f"stages.tokenizer.flops={flops}", "axes.size=[1]", "axes.seed=[0]"])
+    planned = plan(sweep, code_version="t")
+    table = format_table(planned)
+    tok_line = next(line for line in table.splitlines() if line.startswith(planned[0].run.key))
+    assert tok_line.split()[-1] == shown
+    totals = next(line for line in table.splitlines() if line.startswith("tokenizer "))
+    assert totals.split()[-1] == shown
+
+
+def test_cluster_sweeps_plan_without_torch_and_fast():
+    code = ("import sys, time\n"
+            "from vtp.sweep.spec import load_sweep\nfrom vtp.sweep.planner import plan, format_table\n"
+            "for name in ('compute', 'params', 'data'):\n"
+            "    t = time.perf_counter()\n"
+            "    p = plan(load_sweep(f'sweeps/{name}.yaml', ['root=/nonexistent']), code_version='t')\n"
+            "    format_table(p)\n"
+            "    assert {r.run.stage for r in p} == {'tokenizer', 'extract', 'dit', 'eval'}\n"
+            "    assert all(r.action == 'run' for r in p)\n"
+            "assert 'torch' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

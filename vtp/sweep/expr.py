@@ -7,6 +7,7 @@ walked (numbers, names bound by interpolation, + - * / // ** unary minus, min/ma
 from __future__ import annotations
 
 import ast
+import functools
 import operator
 import re
 from collections.abc import Mapping
@@ -55,21 +56,38 @@ def interpolate(value: Any, scope: Mapping[str, Mapping[str, Any]]) -> Any:
     return value
 
 
-def evaluate(text: str, scope: Mapping[str, Mapping[str, Any]]) -> Any:
-    """Evaluate an arithmetic expression whose operands may be `${ref}` references."""
-    names: dict[str, Any] = {}
+def has_ref(value: Any) -> bool:
+    """Whether plain data holds any `${...}` (values without one are used as they are)."""
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, Mapping):
+        return any(has_ref(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(has_ref(v) for v in value)
+    return False
+
+
+@functools.lru_cache(maxsize=1024)  # a pure function of the text: parse each expression once per process
+def _compile(text: str) -> tuple[ast.expr, tuple[str, ...]]:
+    refs: list[str] = []
 
     def bind(m: re.Match) -> str:
-        name = f"_ref{len(names)}"
-        names[name] = lookup(m.group(1), scope)
-        return name
+        refs.append(m.group(1))
+        return f"_ref{len(refs) - 1}"
 
     source = REF.sub(bind, text)
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError:
         raise ExprError(f"not an arithmetic expression: {text!r}") from None
-    return _walk(tree.body, names, text)
+    return tree.body, tuple(refs)
+
+
+def evaluate(text: str, scope: Mapping[str, Mapping[str, Any]]) -> Any:
+    """Evaluate an arithmetic expression whose operands may be `${ref}` references."""
+    body, refs = _compile(text)
+    names = {f"_ref{i}": lookup(ref, scope) for i, ref in enumerate(refs)}
+    return _walk(body, names, text)
 
 
 def _walk(node: ast.AST, names: Mapping[str, Any], text: str) -> Any:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vtp.config import ConfigError
-from vtp.sweep.expr import ExprError, interpolate
+from vtp.sweep.expr import ExprError, has_ref, interpolate
 from vtp.sweep.spec import StageSpec, Sweep, resolve_derived
 
 KEY_LENGTH = 16  # hex digits of sha256: 64 bits, collisions negligible at any sweep size
@@ -78,9 +78,9 @@ def expand(sweep: Sweep, code_version: str) -> list[Run]:
         else:
             sources = [(r, scope_axes) for r, scope_axes in by_stage[stage.after]]
         parent_stage = sweep.stage(stage.after) if stage.after else None
-        config_cache: dict[str, dict] = {}
+        config_cache: dict[tuple, dict] = {}
         for parent, axes in sources:
-            cache_key = canonical(axes)
+            cache_key = tuple(axes.items())
             config = config_cache.get(cache_key)
             if config is None:
                 config = config_cache[cache_key] = _resolve_config(sweep, stage, i, axes, where)
@@ -107,6 +107,9 @@ def _resolve_config(sweep: Sweep, stage: StageSpec, i: int, axes: Mapping[str, A
     resolve_derived(sweep.spec, scope, where)
     out = {}
     for k, v in stage.config.items():
+        if not has_ref(v):
+            out[k] = v  # shared between runs: configs are never mutated
+            continue
         try:
             out[k] = interpolate(v, scope)
         except ExprError as e:
