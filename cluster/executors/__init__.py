@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cluster.executors.base import Executor, Submission
-from cluster.profiles import ExecutorProfile
+from cluster.profile import ExecutorProfile
 
 
 def make_executor(profile: ExecutorProfile) -> Executor:

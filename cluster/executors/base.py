@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from cluster.profiles import ExecutorProfile
+from cluster.profile import ExecutorProfile
 from vtp.sweep.states import JobState
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from cluster.executors.base import Submission
-from cluster.profiles import ExecutorProfile
+from cluster.profile import ExecutorProfile
 from vtp.sweep.ledger import read_json, read_state, write_json
 from vtp.sweep.states import JobState
 

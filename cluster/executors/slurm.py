@@ -24,7 +24,7 @@ from pathlib import Path
 import submitit
 
 from cluster.executors.base import Submission
-from cluster.profiles import ExecutorProfile
+from cluster.profile import ExecutorProfile
 from vtp.sweep.states import JobState
 from vtp.sweep.worker import run_job
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.executors import Executor, Submission, make_executor
-from cluster.profiles import ExecutorProfile
+from cluster.profile import ExecutorProfile
 from vtp.config import to_dict
 from vtp.sweep.ledger import read_json, read_ledger, run_dir, write_json, write_ledger
 from vtp.sweep.planner import PlannedRun, ledger_executor, plan

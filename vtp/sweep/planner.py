@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cluster.executors import Executor, make_executor
-from cluster.profiles import ExecutorProfile
+from cluster.profile import ExecutorProfile
 from vtp.config import from_dict
 from vtp.sweep.ledger import read_ledger
 from vtp.sweep.runs import Run, expand

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from cluster.profiles import RESOURCE_FIELDS, ExecutorProfile, load_profile, with_options
+from cluster.profile import RESOURCE_FIELDS, ExecutorProfile, load_profile, with_options
 from vtp.config import ConfigError, from_dict
 from vtp.sweep.expr import ExprError, evaluate, interpolate
 
