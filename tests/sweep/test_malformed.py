@@ -21,7 +21,7 @@ EXPECTED = {
     "axis_duplicate_value.yaml": ("axes.params[2]", "duplicate"),
     "axis_value_not_scalar.yaml": ("axes.params[1]", "scalar"),
     "duplicate_stage.yaml": ("stages[1].name", "duplicate"),
-    "duplicate_yaml_key.yaml": ("params", "duplicate key"),
+    "duplicate_yaml_key.yaml": ("axes.params", "duplicate key"),
     "cycle.yaml": ("stages[0].after", "cycle"),
     "self_dependency.yaml": ("stages[0].after", "cycle"),
     "unknown_after.yaml": ("stages[1].after", "unknown stage"),

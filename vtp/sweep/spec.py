@@ -98,19 +98,6 @@ class _Loader(yaml.SafeLoader):
     pass
 
 
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden by explicit keys
-            continue
-        k = loader.construct_object(key_node, deep=True)
-        if k in seen:
-            raise _DuplicateKey(k, key_node.start_mark.line + 1, seen[k])
-        seen[k] = key_node.start_mark.line + 1
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 # YAML 1.1 reads 1e8 and 1.0e9 as strings (its floats need a dot and a signed exponent); sweeps
 # are full of such numbers, so read every decimal exponent form as a float.
 _Loader.add_implicit_resolver(
@@ -120,9 +107,27 @@ _Loader.add_implicit_resolver(
 )
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: Any, line: int, first: int):
-        self.key, self.line, self.first = key, line, first
+def _duplicate_key(node: yaml.Node | None, path: str = "") -> tuple[str, int, int] | None:
+    """The first key written twice in one mapping (YAML itself keeps the last silently)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden by explicit keys
+                continue
+            name = str(key_node.value)
+            here = f"{path}.{name}" if path else name
+            if name in seen:
+                return here, key_node.start_mark.line + 1, seen[name]
+            seen[name] = key_node.start_mark.line + 1
+            found = _duplicate_key(value_node, here)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _duplicate_key(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -133,9 +138,11 @@ def read_yaml(path: str | Path) -> Any:
     except OSError as e:
         raise ConfigError(path, "", f"cannot read file ({e.strerror})") from None
     try:
+        duplicate = _duplicate_key(yaml.compose(text, Loader=_Loader))  # noqa: S506 -- a SafeLoader
+        if duplicate:
+            key, line, first = duplicate
+            raise ConfigError(path, key, f"duplicate key (line {line}; first at line {first})")
         return yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader subclass
-    except _DuplicateKey as e:
-        raise ConfigError(path, str(e.key), f"duplicate key (line {e.line}; first at line {e.first})") from None
     except yaml.YAMLError as e:
         raise ConfigError(path, "", f"invalid YAML: {e}") from None
 
