@@ -161,3 +161,22 @@ def test_tracking_runs_created_before_submit_and_logged_by_the_worker(tmp_path):
     assert statuses == {k: expect[s.status] for k, s in st.runs.items()}
     n_metrics = db.execute("select count(*) from metrics where key = 'x_frac'").fetchone()[0]
     assert n_metrics == 2 * 2 + 2 * 2  # parents: 8 steps saved every 5 -> 2 each; children: 5 steps -> 1 each x 2 x 2
+
+
+def test_launcher_killed_mid_submission_can_simply_be_run_again(tmp_path):
+    from cluster.executors.debug import DebugExecutor
+
+    class DiesAfterFirst(DebugExecutor):
+        def submit(self, sweep_dir, runs, on_submitted):
+            super().submit(sweep_dir, runs[:1], on_submitted)
+            raise KeyboardInterrupt("launcher killed")
+
+    sweep = load_sweep(TINY, [f"root={tmp_path}", "executor=debug", "tracking.enabled=false"])
+    with pytest.raises(KeyboardInterrupt):
+        launch(sweep, code_version="t", executor=DiesAfterFirst())
+    first = next(iter(results(sweep.folder)))
+    started = read_json(sweep.folder / "runs" / first / "state.json")["started"]
+    again = launch(sweep, code_version="t")
+    assert len(again.submitted) == 11 and first not in again.submitted
+    assert read_json(sweep.folder / "runs" / first / "state.json")["started"] == started  # not rerun
+    assert {p.action for p in plan(sweep, code_version="t")} == {"skip"}
