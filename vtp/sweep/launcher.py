@@ -70,6 +70,19 @@ def reconcile_tracking(st: SweepStatus) -> None:
         write_json(folder / "tracking_closed.json", sorted(closed))
 
 
+def tag_job_ids(sweep_dir: Path, job_ids: Mapping[str, str]) -> None:
+    """Tag each MLflow run with its scheduler job id (one store write per run: SLURM only)."""
+    if not job_ids or not (Path(sweep_dir) / "tracking.json").exists():
+        return
+    from vtp.tracking import set_job_id
+
+    for key, job_id in job_ids.items():
+        try:
+            set_job_id(sweep_dir, key, job_id)
+        except Exception:  # noqa: BLE001 -- kept in the run's buffer; `sync` sends it later
+            pass
+
+
 def tracking_verdict(sweep_dir: Path, keys: Sequence[str], status: str) -> None:
     """Tell MLflow about runs whose job ended without the worker closing them (e.g. cancelled)."""
     if not keys or not (Path(sweep_dir) / "tracking.json").exists():
@@ -126,6 +139,8 @@ def launch(sweep: Sweep, *, retry_failed: bool = False, code_version: str | None
         write_ledger(folder, {**ledger, "runs": entries})
 
     submitted = executor.submit(folder, subs, record) if subs else {}
+    if sweep.profile.kind == "slurm":
+        tag_job_ids(folder, submitted)
     if sweep.profile.kind == "debug":  # everything has ended already
         reconcile_tracking(status(folder, executor=executor))
     return LaunchReport(folder, tuple(submitted), tuple(planned))
