@@ -12,7 +12,7 @@ import pytest
 
 from cluster.executors.slurm import max_array_size
 from vtp.stages.smoke import expected
-from vtp.sweep.launcher import launch, wait
+from vtp.sweep.launcher import cancel, launch, wait
 from vtp.sweep.ledger import read_json, read_ledger
 from vtp.sweep.planner import plan
 from vtp.sweep.spec import load_sweep
@@ -121,3 +121,18 @@ def test_arrays_are_chunked_by_max_array_size(cluster, tmp_path):
     st = wait(sweep.folder, timeout_s=180, poll_s=1)
     assert st.counts() == {"parent": {"done": 5}, "child": {"done": 5}}
     assert json.loads((sweep.folder / "ledger.json").read_text())["executor"]["max_array_size"] == 2
+
+
+def test_cancel_stops_running_and_pending_jobs(cluster, tmp_path):
+    sweep = spec(tmp_path, name="cancel", steps=200, sleep=0.5)
+    launch(sweep)
+    parent = next(p.run for p in plan(sweep) if p.run.stage == "parent")
+    deadline = time.time() + 120
+    while not (sweep.folder / "runs" / parent.key / "smoke_state.json").exists():
+        assert time.time() < deadline, "the job never started"
+        time.sleep(0.2)
+    assert len(cancel(sweep.folder)) == 2
+    st = wait(sweep.folder, timeout_s=120, poll_s=1)
+    assert st.counts() == {"parent": {"cancelled": 1}, "child": {"cancelled": 1}}
+    assert len(launch(sweep).submitted) == 2  # cancelled runs are retried by the next launch
+    cancel(sweep.folder)  # leave nothing running
