@@ -7,7 +7,7 @@ and after submission, atomically, so a launcher killed at any moment can simply 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,8 @@ from typing import Any
 from cluster.executors import Executor, Submission, make_executor
 from cluster.profile import ExecutorProfile
 from vtp.config import to_dict
-from vtp.sweep.ledger import read_json, read_ledger, run_dir, write_json, write_ledger
+from vtp.sweep.hooks import prepare_tracking, reconcile_tracking, tag_job_ids
+from vtp.sweep.ledger import read_ledger, run_dir, write_json, write_ledger
 from vtp.sweep.planner import PlannedRun, ledger_executor, plan
 from vtp.sweep.runs import Run
 from vtp.sweep.spec import Sweep
@@ -28,72 +29,6 @@ class LaunchReport:
     sweep_dir: Path
     submitted: tuple[str, ...]
     planned: tuple[PlannedRun, ...] = field(repr=False)
-
-
-def prepare_tracking(sweep: Sweep, sweep_dir: Path, runs: Sequence[Run]) -> None:
-    """Create the MLflow runs before submitting (idempotent; found again by run key). Workers then
-    log into them (vtp.sweep.worker.open_tracker). Skipped when `tracking.enabled: false`."""
-    if not sweep.spec.tracking.enabled or not runs:
-        return
-    from vtp.tracking import RunRecord, prepare_sweep  # MLflow is only imported when tracking is on
-
-    records = [RunRecord(key=r.key, stage=r.stage, axes=dict(r.axes), parents=tuple(r.ancestors.values()),
-                         config=dict(r.config), code_version=r.code_version, checkpoint=r.checkpoint, root=r.root)
-               for r in runs]
-    prepare_sweep(sweep_dir, name=sweep.spec.tracking.experiment or sweep.spec.name, uri=sweep.spec.tracking.uri,
-                  runs=records)
-
-
-def reconcile_tracking(st: SweepStatus) -> None:
-    """Close the MLflow runs of jobs that ended without their worker closing them: blocked children,
-    cancelled, timed-out, killed or lost jobs. Remembered in `tracking_closed.json` (sent once)."""
-    folder = st.sweep_dir
-    if not (folder / "tracking.json").exists():
-        return
-    closed = set(read_json(folder / "tracking_closed.json", []))
-    verdicts: dict[str, list[str]] = {"KILLED": [], "FAILED": []}
-    for key, s in st.runs.items():
-        marker = read_json(run_dir(folder, key) / "state.json")
-        attempt = f"{key}:{s.job_id}"
-        if marker is not None or attempt in closed or not s.job_id:
-            continue  # the worker closed it itself, or it was never submitted
-        if s.status in ("blocked", "cancelled"):
-            verdicts["KILLED"].append(key)
-        elif s.status == "failed":
-            verdicts["FAILED"].append(key)
-        else:
-            continue
-        closed.add(attempt)
-    for status_, keys in verdicts.items():
-        tracking_verdict(folder, keys, status_)
-    if verdicts["KILLED"] or verdicts["FAILED"]:
-        write_json(folder / "tracking_closed.json", sorted(closed))
-
-
-def tag_job_ids(sweep_dir: Path, job_ids: Mapping[str, str]) -> None:
-    """Tag each MLflow run with its scheduler job id (one store write per run: SLURM only)."""
-    if not job_ids or not (Path(sweep_dir) / "tracking.json").exists():
-        return
-    from vtp.tracking import set_job_id
-
-    for key, job_id in job_ids.items():
-        try:
-            set_job_id(sweep_dir, key, job_id)
-        except Exception:  # noqa: BLE001 -- kept in the run's buffer; `sync` sends it later
-            pass
-
-
-def tracking_verdict(sweep_dir: Path, keys: Sequence[str], status: str) -> None:
-    """Tell MLflow about runs whose job ended without the worker closing them (e.g. cancelled)."""
-    if not keys or not (Path(sweep_dir) / "tracking.json").exists():
-        return
-    from vtp.tracking import set_status
-
-    for key in keys:
-        try:
-            set_status(sweep_dir, key, status)
-        except Exception:  # noqa: BLE001 -- kept in the run's buffer; `sync` sends it later
-            pass
 
 
 def executor_for(profile: ExecutorProfile) -> Executor:
