@@ -191,7 +191,8 @@ class _Scheduler:
             if rc == 0:
                 self.set(key, status="completed", returncode=rc, ended=time.time())
             else:
-                failure = "cancelled" if (self.cancel / key).exists() else "error"
+                # killed by a signal we did not send (OOM killer, a user): not the stage's fault
+                failure = "cancelled" if (self.cancel / key).exists() else ("error" if rc > 0 else "lost")
                 self.set(key, status="failed", failure=failure, returncode=rc, ended=time.time())
 
     def loop(self) -> None:

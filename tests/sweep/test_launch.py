@@ -180,3 +180,11 @@ def test_launcher_killed_mid_submission_can_simply_be_run_again(tmp_path):
     assert len(again.submitted) == 11 and first not in again.submitted
     assert read_json(sweep.folder / "runs" / first / "state.json")["started"] == started  # not rerun
     assert {p.action for p in plan(sweep, code_version="t")} == {"skip"}
+
+
+def test_moving_a_sweep_to_another_executor_reruns_only_unfinished_runs(tmp_path):
+    sweep = chain(tmp_path, extra=["axes.fail=[false]"])
+    launch(sweep, code_version="t")  # debug: all done
+    local = chain(tmp_path, executor="local", extra=["axes.fail=[false]"])
+    assert {p.action for p in plan(local, code_version="t")} == {"skip"}
+    assert launch(local, code_version="t").submitted == ()

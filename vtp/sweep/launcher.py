@@ -17,7 +17,7 @@ from cluster.profile import ExecutorProfile
 from vtp.config import to_dict
 from vtp.sweep.hooks import prepare_tracking, reconcile_tracking, tag_job_ids
 from vtp.sweep.ledger import read_ledger, run_dir, write_json, write_ledger
-from vtp.sweep.planner import PlannedRun, ledger_executor, plan
+from vtp.sweep.planner import PlannedRun, ledger_executor, plan, submitted_jobs
 from vtp.sweep.runs import Run
 from vtp.sweep.spec import Sweep
 from vtp.sweep.states import ACTIVE, RunState, merge
@@ -70,7 +70,8 @@ def launch(sweep: Sweep, *, retry_failed: bool = False, code_version: str | None
         now = time.time()
         for key, job_id in ids.items():
             e = entries[key]
-            entries[key] = {**e, "job_id": job_id, "attempts": e.get("attempts", 0) + 1, "submitted": now}
+            entries[key] = {**e, "job_id": job_id, "attempts": e.get("attempts", 0) + 1, "submitted": now,
+                            "executor": sweep.profile.kind}
         write_ledger(folder, {**ledger, "runs": entries})
 
     submitted = executor.submit(folder, subs, record) if subs else {}
@@ -125,7 +126,7 @@ def status(sweep_dir: str | Path, *, executor: Executor | None = None) -> SweepS
         raise FileNotFoundError(f"{folder}: no ledger.json here; is this a sweep folder (see `vtp-sweep launch`)?")
     executor = executor or ledger_executor(folder, ledger)
     entries = ledger["runs"]
-    jobs = {k: e["job_id"] for k, e in entries.items() if e.get("job_id")}
+    jobs = submitted_jobs(ledger)
     states = executor.states(folder, jobs) if jobs else {}
     runs = {k: merge(folder, k, e, states.get(k)) for k, e in entries.items()}
     runs = _blocked(runs, entries)

@@ -43,7 +43,7 @@ def plan(sweep: Sweep, *, code_version: str | None = None, retry_failed: bool = 
     folder = sweep.folder
     ledger = (read_ledger(folder) or {}) if folder.exists() else {}
     entries = ledger.get("runs", {})
-    submitted = {k: e["job_id"] for k, e in entries.items() if e.get("job_id")}
+    submitted = submitted_jobs(ledger)
     if submitted and job_states is None:
         job_states = ledger_executor(folder, ledger).states
     jobs = dict(job_states(folder, submitted)) if (job_states and submitted) else {}
@@ -57,6 +57,14 @@ def plan(sweep: Sweep, *, code_version: str | None = None, retry_failed: bool = 
         estimator = flops_of.get(run.stage)
         out.append(PlannedRun(run, action, state, _estimate(estimator, run.config)))
     return out
+
+
+def submitted_jobs(ledger: Mapping[str, Any]) -> dict[str, str]:
+    """key -> job id of the runs submitted through the ledger's current executor. Jobs of an
+    executor used before (a sweep moved from local to SLURM) are judged by their markers alone."""
+    kind = ledger.get("executor", {}).get("kind")
+    return {k: e["job_id"] for k, e in ledger.get("runs", {}).items()
+            if e.get("job_id") and e.get("executor", kind) == kind}
 
 
 def ledger_executor(folder: Path, ledger: Mapping[str, Any]) -> Executor:
