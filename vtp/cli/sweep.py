@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             if args.watch:
                 last = []
-                wait(folder, on_poll=lambda s: _live(s, sys.stdout.isatty(), last), poll_s=2.0)
+                wait(folder, on_poll=lambda s: _live(s, sys.stdout.isatty(), last))
             else:
                 print(render(status(folder)))
             return 0

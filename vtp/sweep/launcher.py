@@ -167,10 +167,13 @@ def cancel(sweep_dir: str | Path, *, executor: Executor | None = None) -> list[s
     return sorted(jobs)
 
 
-def wait(sweep_dir: str | Path, *, timeout_s: float | None = None, poll_s: float = 0.5,
+def wait(sweep_dir: str | Path, *, timeout_s: float | None = None, poll_s: float | None = None,
          on_poll: Callable[[SweepStatus], None] | None = None) -> SweepStatus:
-    """Block until no run is pending or running (or the timeout passes; then TimeoutError)."""
+    """Block until no run is pending or running (or the timeout passes; then TimeoutError).
+    Polls every `poll_s`, by default the executor profile's (SLURM: 10 s, one sacct call each)."""
     start = time.time()
+    if poll_s is None:
+        poll_s = float((read_ledger(Path(sweep_dir)) or {}).get("executor", {}).get("poll_s", 1.0))
     while True:
         st = status(sweep_dir)
         if on_poll:
