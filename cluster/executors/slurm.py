@@ -64,8 +64,12 @@ def expand_array_ids(job_id: str) -> list[str]:
 
 
 def parse_sacct(text: str) -> dict[str, JobState]:
-    """Rows of `sacct -X -n --parsable2 -o JobID,State,ElapsedRaw,AllocTRES` -> job id -> state."""
-    out = {}
+    """Rows of `sacct -X -D -n --parsable2 -o JobID,State,ElapsedRaw,AllocTRES` -> job id -> state.
+
+    With -D (duplicates) a requeued job has one row per attempt, oldest first: the last row is its
+    state, the earlier ones count as requeues (SLURM's own record, not a guess from wall time), and
+    the elapsed time is the sum over attempts (GPU-hours used include the lost work)."""
+    out: dict[str, JobState] = {}
     for line in text.splitlines():
         fields = line.split("|")
         if len(fields) < 2 or not fields[0]:
@@ -78,7 +82,12 @@ def parse_sacct(text: str) -> dict[str, JobState]:
             g = re.search(r"gres/gpu=(\d+)", fields[3])
             gpus = int(g.group(1)) if g else 0
         for jid in expand_array_ids(fields[0]):
-            out[jid] = JobState(status, failure, elapsed, gpus)
+            before = out.get(jid)
+            if before is None:
+                out[jid] = JobState(status, failure, elapsed, gpus)
+            else:
+                out[jid] = JobState(status, failure, before.elapsed_s + elapsed, max(gpus, before.gpus),
+                                    before.requeues + 1)
     return out
 
 
@@ -156,7 +165,7 @@ class SlurmExecutor:
             return {}
         bases = sorted({j.split("_")[0] for j in jobs.values()})
         try:
-            proc = subprocess.run(["sacct", "-X", "-n", "--parsable2", "-o", "JobID,State,ElapsedRaw,AllocTRES",
+            proc = subprocess.run(["sacct", "-X", "-D", "-n", "--parsable2", "-o", "JobID,State,ElapsedRaw,AllocTRES",
                                    "-j", ",".join(bases)], capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired):
             proc = None

@@ -103,7 +103,7 @@ def test_requeued_job_resumes_to_the_uninterrupted_result(cluster, tmp_path):
     job = job_ids(sweep.folder)[parent.key]
     subprocess.run(["scontrol", "requeue", job], check=True, capture_output=True)
     st = wait(sweep.folder, timeout_s=180, poll_s=1)
-    assert st.runs[parent.key].status == "done"
+    assert st.runs[parent.key].status == "done" and st.runs[parent.key].requeues >= 1  # from sacct
     res = read_json(sweep.folder / "runs" / parent.key / "result.json")
     assert res["value"] == expected(0, 30) and res["resumes"] >= 1
     assert job_ids(sweep.folder)[parent.key] == job  # same job, same run key

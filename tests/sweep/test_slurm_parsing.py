@@ -15,6 +15,9 @@ SACCT = """\
 106|PREEMPTED|1|cpu=1
 107|FAILED|2|cpu=1
 108|SOMETHING_NEW|2|cpu=1
+109|REQUEUED|3|cpu=1
+109|PREEMPTED|4|cpu=1
+109|COMPLETED|5|cpu=1
 """
 
 
@@ -27,6 +30,7 @@ def test_parse_sacct():
     assert [t[j].failure for j in ("103", "104", "105", "106", "107")] == [
         "oom", "timeout", "node_fail", "preempted", "error"]
     assert t["108"].status == "unknown"
+    assert (t["109"].status, t["109"].requeues, t["109"].elapsed_s) == ("completed", 2, 12)
 
 
 def test_expand_array_ids():

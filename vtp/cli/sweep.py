@@ -60,6 +60,8 @@ def render(st: SweepStatus) -> str:
         lines.append(f"failures ({len(fails)}):")
         for key, stage, cls in fails[:20]:
             lines.append(f"  {key}  {stage}  {cls}  {st.sweep_dir / 'runs' / key}")
+    if st.requeues():
+        lines.append(f"requeued (preempted, timed out or requeued by hand): {st.requeues()} times")
     gh = st.gpu_hours()
     if gh:
         lines.append(f"GPU-hours used: {gh:.2f}")

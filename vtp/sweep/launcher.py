@@ -114,6 +114,9 @@ class SweepStatus:
     def active(self) -> bool:
         return any(st.status in ACTIVE for st in self.runs.values())
 
+    def requeues(self) -> int:
+        return sum(st.requeues for st in self.runs.values())
+
     def gpu_hours(self) -> float:
         return sum(st.elapsed_s * st.gpus for st in self.runs.values()) / 3600
 

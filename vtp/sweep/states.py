@@ -29,6 +29,7 @@ class JobState:
     failure: str | None = None  # one of FAILURE_CLASSES when status == "failed"
     elapsed_s: float = 0.0
     gpus: int = 0
+    requeues: int = 0  # attempts ended by preemption/requeue before this one
 
 
 @dataclass(frozen=True)
@@ -40,16 +41,17 @@ class RunState:
     job_id: str | None = None
     elapsed_s: float = 0.0
     gpus: int = 0
+    requeues: int = 0
 
 
 def merge(sweep_dir: Path, key: str, entry: Mapping[str, Any], job: JobState | None) -> RunState:
     job_id = entry.get("job_id")
-    elapsed, gpus = (job.elapsed_s, job.gpus) if job else (0.0, 0)
+    elapsed, gpus, requeues = (job.elapsed_s, job.gpus, job.requeues) if job else (0.0, 0, 0)
     marker = read_state(sweep_dir, key)
     if marker and marker.get("status") == "done":
-        return RunState("done", job_id=job_id, elapsed_s=elapsed, gpus=gpus)
+        return RunState("done", job_id=job_id, elapsed_s=elapsed, gpus=gpus, requeues=requeues)
     if job is not None and job.status in ACTIVE:
-        return RunState(job.status, job_id=job_id, elapsed_s=elapsed, gpus=gpus)
+        return RunState(job.status, job_id=job_id, elapsed_s=elapsed, gpus=gpus, requeues=requeues)
     if marker and marker.get("status") == "failed":
         failure = marker.get("failure", "error")
         # The scheduler knows better when it killed the job (timeout, memory) after the marker.
