@@ -10,6 +10,7 @@ downstream fan-out works the same way.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Mapping
@@ -58,9 +59,12 @@ def _start_value(ctx: RunContext, cfg: SmokeConfig) -> int:
         return cfg.seed
     parent = list(ctx.parents.values())[-1]  # the nearest ancestor (parents are in stage order)
     ck = Path(parent) / "checkpoints" / f"{ctx.checkpoint}.json"
-    if ck.exists():
-        return int(json.loads(ck.read_text())["value"])
-    return int(json.loads((Path(parent) / "result.json").read_text())["value"])
+    data = json.loads((ck if ck.exists() else Path(parent) / "result.json").read_text())
+    if "value" in data:
+        return int(data["value"])
+    # A real stage's checkpoint (e.g. the tokenizer's {k, step, flops, ...}): start from its digest,
+    # so the smoke stage can stand in for any downstream stage.
+    return int(hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16], 16)
 
 
 def run(ctx: RunContext) -> Mapping[str, Any]:
