@@ -21,6 +21,8 @@ from cluster.slurm_local import DEBIAN_PACKAGES, LocalSlurmCluster, SlurmStartEr
 
 TEST_MAX_ARRAY_SIZE = 5
 TEST_GPUS_PER_NODE = 2  # stand-in GPUs (no hardware), so gres requests and GPU-hours are testable
+# More job slots than cores: test jobs mostly wait, and queueing behind each other only costs time.
+TEST_CPUS_PER_NODE = 4
 
 
 def _unavailable_reason() -> str | None:
@@ -46,7 +48,8 @@ def slurm_cluster() -> Iterator[LocalSlurmCluster]:
     # Not pytest's tmp_path: a short path under /tmp keeps the munge socket path well below the
     # 108-byte limit of a Unix socket name.
     state_dir = tempfile.mkdtemp(prefix="vtp-slurm-")
-    cluster = LocalSlurmCluster(state_dir, max_array_size=TEST_MAX_ARRAY_SIZE, gpus=TEST_GPUS_PER_NODE)
+    cluster = LocalSlurmCluster(state_dir, max_array_size=TEST_MAX_ARRAY_SIZE, cpus=TEST_CPUS_PER_NODE,
+                                gpus=TEST_GPUS_PER_NODE)
     try:
         cluster.start()
     except SlurmStartError as err:
