@@ -82,8 +82,7 @@ class LocalExecutor:
             elif (status == "pending" and time.time() - info.get("submitted", 0) > STARTUP_GRACE_S
                   and not scheduler_alive(Path(sweep_dir))):
                 status, info = "failed", {**info, "failure": "lost"}
-            elapsed = (info.get("ended") or time.time()) - info["started"] if info.get("started") else 0.0
-            out[key] = JobState(status, info.get("failure"), elapsed)
+            out[key] = JobState(status, info.get("failure"))
         return out
 
     def cancel(self, sweep_dir: Path, jobs: Mapping[str, str]) -> None:

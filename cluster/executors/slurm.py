@@ -8,14 +8,14 @@
   `--kill-on-invalid-dep=yes`, so a failed parent cancels its children instead of leaving them
   pending forever (DependencyNeverSatisfied).
 - sbatch is throttled (submitit's own pause) and retried with exponential back-off.
-- States come from ONE `sacct --parsable2` call per poll; the worker's state.json marker wins.
+- States come from ONE batched `sacct --parsable2` call per poll (cluster.slurm_query); the
+  worker's state.json marker wins.
 - The job body is a `submitit.helpers.Checkpointable`: on preemption or timeout submitit requeues it
   with the same arguments, and the stage resumes from its run folder.
 """
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,25 +23,13 @@ from pathlib import Path
 
 import submitit
 
+from cluster import slurm_query
 from cluster.executors.base import Submission
 from cluster.profile import ExecutorProfile
 from vtp.sweep.states import JobState
 from vtp.sweep.worker import run_job
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-
-# sacct State (first word) -> (status, failure class)
-SACCT_STATES: dict[str, tuple[str, str | None]] = {
-    "PENDING": ("pending", None), "REQUEUED": ("pending", None), "REQUEUE_HOLD": ("pending", None),
-    "REQUEUE_FED": ("pending", None), "RESV_DEL_HOLD": ("pending", None), "CONFIGURING": ("running", None),
-    "RUNNING": ("running", None), "COMPLETING": ("running", None), "SUSPENDED": ("running", None),
-    "RESIZING": ("running", None), "STAGE_OUT": ("running", None), "SIGNALING": ("running", None),
-    "COMPLETED": ("completed", None), "FAILED": ("failed", "error"), "BOOT_FAIL": ("failed", "node_fail"),
-    "NODE_FAIL": ("failed", "node_fail"), "TIMEOUT": ("failed", "timeout"), "OUT_OF_MEMORY": ("failed", "oom"),
-    "PREEMPTED": ("failed", "preempted"), "DEADLINE": ("failed", "timeout"), "CANCELLED": ("failed", "cancelled"),
-    "REVOKED": ("failed", "cancelled"),
-}
-
 
 class SlurmJob(submitit.helpers.Checkpointable):
     """The job body. Checkpointable's default `checkpoint` resubmits the same call on requeue."""
@@ -50,55 +38,14 @@ class SlurmJob(submitit.helpers.Checkpointable):
         return dict(run_job(sweep_dir, key))
 
 
-def expand_array_ids(job_id: str) -> list[str]:
-    """`123_[0-3,7%2]` (a pending array in sacct) -> ['123_0', ..., '123_3', '123_7']."""
-    m = re.fullmatch(r"(\d+)_\[([^\]]+)\]", job_id)
-    if not m:
-        return [job_id]
-    base, spec = m.group(1), m.group(2).split("%")[0]
-    out = []
-    for part in spec.split(","):
-        lo, _, hi = part.partition("-")
-        out += [f"{base}_{i}" for i in range(int(lo), int(hi or lo) + 1)]
-    return out
-
-
-def parse_sacct(text: str) -> dict[str, JobState]:
-    """Rows of `sacct -X -D -n --parsable2 -o JobID,State,ElapsedRaw,AllocTRES` -> job id -> state.
-
-    With -D (duplicates) a requeued job has one row per attempt, oldest first: the last row is its
-    state, the earlier ones count as requeues (SLURM's own record, not a guess from wall time), and
-    the elapsed time is the sum over attempts (GPU-hours used include the lost work)."""
-    out: dict[str, JobState] = {}
-    for line in text.splitlines():
-        fields = line.split("|")
-        if len(fields) < 2 or not fields[0]:
-            continue
-        state_word = fields[1].split()[0] if fields[1].split() else "UNKNOWN"
-        status, failure = SACCT_STATES.get(state_word, ("unknown", None))
-        elapsed = float(fields[2]) if len(fields) > 2 and fields[2].isdigit() else 0.0
-        gpus = 0
-        if len(fields) > 3:
-            g = re.search(r"gres/gpu=(\d+)", fields[3])
-            gpus = int(g.group(1)) if g else 0
-        for jid in expand_array_ids(fields[0]):
-            before = out.get(jid)
-            if before is None:
-                out[jid] = JobState(status, failure, elapsed, gpus)
-            else:
-                out[jid] = JobState(status, failure, before.elapsed_s + elapsed, max(gpus, before.gpus),
-                                    before.requeues + 1)
-    return out
-
-
-def max_array_size(run: Callable[..., subprocess.CompletedProcess] = subprocess.run) -> int:
-    """MaxArraySize from `scontrol show config` (SLURM's default 1001 if it cannot be read)."""
-    try:
-        text = run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return 1001
-    m = re.search(r"^MaxArraySize\s*=\s*(\d+)", text, re.M)
-    return int(m.group(1)) if m else 1001
+def job_state(info: slurm_query.JobInfo) -> JobState:
+    """cluster.slurm_query's view of a job -> the engine's (its failure classes are the engine's)."""
+    if info.active:
+        status = "pending" if info.state in ("PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED") else "running"
+        return JobState(status, None, info.gpu_seconds, info.requeues)
+    if info.succeeded:
+        return JobState("completed", None, info.gpu_seconds, info.requeues)
+    return JobState("failed", info.failure, info.gpu_seconds, info.requeues)
 
 
 def chunks(items: Sequence, size: int) -> list[Sequence]:
@@ -144,7 +91,7 @@ class SlurmExecutor:
     def submit(self, sweep_dir: Path, runs: Sequence[Submission],
                on_submitted: Callable[[Mapping[str, str]], None]) -> dict[str, str]:
         if self._max_array is None:
-            self._max_array = max_array_size()
+            self._max_array = slurm_query.max_array_size()
         ids: dict[str, str] = {}
         groups: dict[tuple, list[Submission]] = {}
         for r in runs:  # parents come first, so a parent in this batch has its id before its children
@@ -161,18 +108,14 @@ class SlurmExecutor:
         return ids
 
     def states(self, sweep_dir: Path, jobs: Mapping[str, str]) -> dict[str, JobState]:
+        """ONE batched sacct call (cluster.slurm_query.job_states); unknown when accounting is away."""
         if not jobs:
             return {}
-        bases = sorted({j.split("_")[0] for j in jobs.values()})
         try:
-            proc = subprocess.run(["sacct", "-X", "-D", "-n", "--parsable2", "-o", "JobID,State,ElapsedRaw,AllocTRES",
-                                   "-j", ",".join(bases)], capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired):
-            proc = None
-        if proc is None or proc.returncode != 0:  # accounting away: say "unknown", markers still decide
-            return {k: JobState("unknown") for k in jobs}
-        table = parse_sacct(proc.stdout)
-        return {k: table[j] for k, j in jobs.items() if j in table}
+            infos = slurm_query.job_states(jobs.values())
+        except (slurm_query.SlurmCommandError, OSError, subprocess.TimeoutExpired):
+            return {k: JobState("unknown") for k in jobs}  # markers still decide finished runs
+        return {k: job_state(infos[j]) for k, j in jobs.items() if j in infos}
 
     def cancel(self, sweep_dir: Path, jobs: Mapping[str, str]) -> None:
-        subprocess.run(["scancel", *sorted(set(jobs.values()))], capture_output=True, text=True, timeout=60)
+        slurm_query.cancel(sorted(set(jobs.values())))

@@ -32,10 +32,10 @@ def setup(tmp_path, parent_job: JobState):
     (JobState("pending"), False, "wait", "wait"),
     (JobState("unknown"), False, "wait", "wait"),  # sacct away: never resubmit blindly
     (JobState("failed", "preempted"), False, "run", "wait"),
-    (JobState("failed", "node_fail"), False, "run", "wait"),
+    (JobState("failed", "node_failure"), False, "run", "wait"),
     (JobState("failed", "timeout"), False, "failed", "wait"),
     (JobState("failed", "timeout"), True, "run", "wait"),
-    (JobState("failed", "oom"), False, "failed", "wait"),
+    (JobState("failed", "out_of_memory"), False, "failed", "wait"),
     (JobState("completed"), False, "run", "wait"),  # completed without a marker: lost, rerun
 ])
 def test_actions_follow_the_scheduler_and_the_policy(tmp_path, job, retry_failed, action, child):

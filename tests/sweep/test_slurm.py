@@ -1,16 +1,14 @@
-"""The SLURM executor on a real single-node cluster (helper fixture `slurm_cluster`, or a cluster
-named by SLURM_CONF). Tiny jobs: 1 CPU, 1 GB, the engine's smoke stage."""
+"""The SLURM executor on the real localhost cluster (session fixture `slurm_cluster`, MaxArraySize 5).
+Tiny jobs: 1 CPU, 1 GB, the engine's smoke stage."""
 
 import json
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from cluster.executors.slurm import max_array_size
+from cluster.slurm_query import max_array_size, requeue
 from vtp.stages.smoke import expected
 from vtp.sweep.launcher import cancel, launch, wait
 from vtp.sweep.ledger import read_json, read_ledger
@@ -38,18 +36,6 @@ stages:
 """
 
 
-@pytest.fixture
-def cluster(request):
-    from _pytest.fixtures import FixtureLookupError
-
-    try:
-        return request.getfixturevalue("slurm_cluster")
-    except FixtureLookupError:
-        if os.environ.get("SLURM_CONF") and shutil.which("sbatch"):
-            return None
-        pytest.skip("needs the slurm_cluster fixture or SLURM_CONF pointing at a running cluster")
-
-
 def spec(tmp_path, name="s", seeds="[0]", fails="[false]", steps=10, sleep=0.0, extra=()):
     text = (SPEC.replace("NAME", name).replace("SEEDS", seeds).replace("FAILS", fails)
             .replace("STEPS", str(steps)).replace("SLEEP", str(sleep)))
@@ -62,7 +48,7 @@ def job_ids(folder):
     return {k: e["job_id"] for k, e in read_ledger(folder)["runs"].items()}
 
 
-def test_array_of_runs_then_second_launch_submits_nothing(cluster, tmp_path):
+def test_array_of_runs_then_second_launch_submits_nothing(slurm_cluster, tmp_path):
     sweep = load_sweep(SMOKE, [f"root={tmp_path / 'out'}", *JOB])
     assert len(launch(sweep).submitted) == 12
     st = wait(sweep.folder, timeout_s=180, poll_s=1)
@@ -77,7 +63,7 @@ def test_array_of_runs_then_second_launch_submits_nothing(cluster, tmp_path):
     assert launch(sweep).submitted == ()
 
 
-def test_child_of_failed_parent_is_cancelled_and_blocked(cluster, tmp_path):
+def test_child_of_failed_parent_is_cancelled_and_blocked(slurm_cluster, tmp_path):
     sweep = spec(tmp_path, fails="[false, true]")
     launch(sweep)
     st = wait(sweep.folder, timeout_s=180, poll_s=1)
@@ -91,7 +77,7 @@ def test_child_of_failed_parent_is_cancelled_and_blocked(cluster, tmp_path):
     assert launch(sweep).submitted == ()  # a Python exception is not retried unless asked
 
 
-def test_requeued_job_resumes_to_the_uninterrupted_result(cluster, tmp_path):
+def test_requeued_job_resumes_to_the_uninterrupted_result(slurm_cluster, tmp_path):
     sweep = spec(tmp_path, steps=30, sleep=0.3)
     launch(sweep)
     parent = next(p.run for p in plan(sweep) if p.run.stage == "parent")
@@ -101,7 +87,7 @@ def test_requeued_job_resumes_to_the_uninterrupted_result(cluster, tmp_path):
         assert time.time() < deadline, "the job never saved its state"
         time.sleep(0.2)
     job = job_ids(sweep.folder)[parent.key]
-    subprocess.run(["scontrol", "requeue", job], check=True, capture_output=True)
+    requeue(job)
     st = wait(sweep.folder, timeout_s=180, poll_s=1)
     assert st.runs[parent.key].status == "done" and st.runs[parent.key].requeues >= 1  # from sacct
     res = read_json(sweep.folder / "runs" / parent.key / "result.json")
@@ -110,7 +96,7 @@ def test_requeued_job_resumes_to_the_uninterrupted_result(cluster, tmp_path):
     assert st.counts()["child"] == {"done": 1}
 
 
-def test_arrays_are_chunked_by_max_array_size(cluster, tmp_path):
+def test_arrays_are_chunked_by_max_array_size(slurm_cluster, tmp_path):
     sweep = spec(tmp_path, name="chunks", seeds="[0, 1, 2, 3, 4]", extra=["executor.options.max_array_size=2"])
     launch(sweep)
     ids = job_ids(sweep.folder)
@@ -123,7 +109,7 @@ def test_arrays_are_chunked_by_max_array_size(cluster, tmp_path):
     assert json.loads((sweep.folder / "ledger.json").read_text())["executor"]["max_array_size"] == 2
 
 
-def test_cancel_stops_running_and_pending_jobs(cluster, tmp_path):
+def test_cancel_stops_running_and_pending_jobs(slurm_cluster, tmp_path):
     sweep = spec(tmp_path, name="cancel", steps=200, sleep=0.5)
     launch(sweep)
     parent = next(p.run for p in plan(sweep) if p.run.stage == "parent")

@@ -118,7 +118,7 @@ class SweepStatus:
         return sum(st.requeues for st in self.runs.values())
 
     def gpu_hours(self) -> float:
-        return sum(st.elapsed_s * st.gpus for st in self.runs.values()) / 3600
+        return sum(st.gpu_s for st in self.runs.values()) / 3600
 
 
 def status(sweep_dir: str | Path, *, executor: Executor | None = None) -> SweepStatus:

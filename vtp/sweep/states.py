@@ -15,8 +15,8 @@ from typing import Any
 
 from vtp.sweep.ledger import read_state
 
-FAILURE_CLASSES = ("error", "timeout", "oom", "node_fail", "preempted", "cancelled", "dependency", "lost")
-AUTO_RETRY = frozenset({"node_fail", "preempted", "cancelled", "dependency", "lost"})
+FAILURE_CLASSES = ("error", "timeout", "out_of_memory", "node_failure", "preempted", "cancelled", "dependency", "lost")
+AUTO_RETRY = frozenset({"node_failure", "preempted", "cancelled", "dependency", "lost"})
 RECORD_GRACE_S = 300.0  # how long a submitted job may be missing from the scheduler's accounting
 ACTIVE = ("pending", "running", "unknown")  # unknown: the scheduler could not be asked; never resubmit
 
@@ -27,8 +27,7 @@ class JobState:
 
     status: str
     failure: str | None = None  # one of FAILURE_CLASSES when status == "failed"
-    elapsed_s: float = 0.0
-    gpus: int = 0
+    gpu_s: float = 0.0  # GPUs x elapsed seconds, summed over every attempt
     requeues: int = 0  # attempts ended by preemption/requeue before this one
 
 
@@ -39,25 +38,24 @@ class RunState:
     status: str
     failure: str | None = None
     job_id: str | None = None
-    elapsed_s: float = 0.0
-    gpus: int = 0
+    gpu_s: float = 0.0
     requeues: int = 0
 
 
 def merge(sweep_dir: Path, key: str, entry: Mapping[str, Any], job: JobState | None) -> RunState:
     job_id = entry.get("job_id")
-    elapsed, gpus, requeues = (job.elapsed_s, job.gpus, job.requeues) if job else (0.0, 0, 0)
+    gpu_s, requeues = (job.gpu_s, job.requeues) if job else (0.0, 0)
     marker = read_state(sweep_dir, key)
     if marker and marker.get("status") == "done":
-        return RunState("done", job_id=job_id, elapsed_s=elapsed, gpus=gpus, requeues=requeues)
+        return RunState("done", job_id=job_id, gpu_s=gpu_s, requeues=requeues)
     if job is not None and job.status in ACTIVE:
-        return RunState(job.status, job_id=job_id, elapsed_s=elapsed, gpus=gpus, requeues=requeues)
+        return RunState(job.status, job_id=job_id, gpu_s=gpu_s, requeues=requeues)
     if marker and marker.get("status") == "failed":
         failure = marker.get("failure", "error")
         # The scheduler knows better when it killed the job (timeout, memory) after the marker.
-        if job is not None and job.failure in ("timeout", "oom", "node_fail", "preempted"):
+        if job is not None and job.failure in ("timeout", "out_of_memory", "node_failure", "preempted"):
             failure = job.failure
-        return RunState("failed", failure, job_id, elapsed, gpus)
+        return RunState("failed", failure, job_id, gpu_s)
     if not job_id:
         return RunState("new")
     if job is None:
@@ -65,8 +63,8 @@ def merge(sweep_dir: Path, key: str, entry: Mapping[str, Any], job: JobState | N
             return RunState("pending", job_id=job_id)  # accounting records a new job with some delay
         return RunState("failed", "lost", job_id)  # the scheduler has no record of it
     if job.status == "failed":
-        return RunState("failed", job.failure or "error", job_id, elapsed, gpus)
-    return RunState("failed", "lost", job_id, elapsed, gpus)  # completed without a marker
+        return RunState("failed", job.failure or "error", job_id, gpu_s)
+    return RunState("failed", "lost", job_id, gpu_s)  # completed without a marker
 
 
 def retryable(failure: str | None, retry_failed: bool) -> bool:
