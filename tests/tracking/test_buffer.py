@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tracking.conftest import records, steps_logged
+from tests.tracking.helpers import records, steps_logged
 from vtp.tracking import TrackingError, open_run, prepare_sweep, set_job_id, set_status, sync
 from vtp.tracking.buffer import buffer_dir
 from vtp.tracking.records import flatten, params_of, tags_of

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.tracking.conftest import records, start_worker, steps_logged, wait_all
+import pytest
+
+from tests.tracking.helpers import records, start_worker, steps_logged, wait_all
 from vtp.tracking import prepare_sweep
 from vtp.tracking.store import read_tracking
 
@@ -25,6 +27,7 @@ def check_all_points(sweep_dir: Path, ids: dict[str, str]) -> None:
     assert total == WORKERS * POINTS
 
 
+@pytest.mark.slow  # 16 processes each importing mlflow: ~1-2 min on 2 cores
 def test_16_workers_sqlite(sweep_dir: Path):
     ids = prepare_sweep(sweep_dir, name="concurrent", uri=None, runs=records(WORKERS))
     procs = [start_worker(sweep_dir, key, POINTS) for key in ids]

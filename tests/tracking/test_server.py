@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.tracking.conftest import records, start_worker, steps_logged, wait_all
+from tests.tracking.helpers import records, start_worker, steps_logged, wait_all
 from tests.tracking.test_concurrency_sqlite import POINTS, WORKERS, check_all_points
 from vtp.tracking import open_run, prepare_sweep, sync
 
 pytestmark = pytest.mark.mlflow_server
 
 
+@pytest.mark.slow  # 16 processes each importing mlflow: ~1-2 min on 2 cores
 def test_16_workers_server(mlflow_server, sweep_dir: Path):
     ids = prepare_sweep(sweep_dir, name="concurrent-server", uri=mlflow_server.uri, runs=records(WORKERS))
     results = wait_all([start_worker(sweep_dir, key, POINTS) for key in ids])

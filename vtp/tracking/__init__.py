@@ -4,8 +4,16 @@ by the worker, exported to a Parquet snapshot for analysis. No torch here."""
 from vtp.tracking.prepare import prepare_sweep
 from vtp.tracking.records import RunRecord
 from vtp.tracking.run import RunTracker, open_run, set_job_id, set_status, sync
-from vtp.tracking.server import start_server
 from vtp.tracking.store import TrackingError
+
+
+def start_server(sweep_dir, port=None, **options):  # noqa: ANN001, ANN201 -- see vtp.tracking.server
+    """`vtp.tracking.server.start_server`, imported on use so `python -m vtp.tracking.server`
+    does not find its module already imported by this package."""
+    from vtp.tracking.server import start_server as start
+
+    return start(sweep_dir, port, **options)
+
 
 __all__ = [
     "RunRecord",

@@ -23,6 +23,7 @@ from vtp.tracking.store import (
 from vtp.tracking.store import client as make_client
 
 SAVE_EVERY = 200  # runs created between rewrites of tracking.json
+BULK_CHUNK = 500  # runs per SQLite transaction on the bulk path
 
 
 def _experiment(c: Any, name: str, sweep_dir: Path, uri: str) -> tuple[str, bool]:
@@ -72,6 +73,53 @@ def _create_run(c: Any, experiment_id: str, tags: dict[str, str], params: dict[s
     return run_id
 
 
+def _bulk_create_sqlite(uri: str, experiment_id: str, todo: list[tuple[str, dict[str, str], dict[str, str]]]) -> list[str]:
+    """Create many runs in one SQLite transaction: the rows `SqlAlchemyStore.create_run` +
+    `log_batch` + `update_run` write, inserted with executemany into MLflow's own tables
+    (mlflow.store.tracking.dbmodels.models). Three API calls per run took ~110 ms a run here
+    (2,000 runs: ~220 s); this takes ~4 s for 2,000. A server uses the API path."""
+    import getpass
+    import time
+    import uuid
+
+    from mlflow.store.tracking.dbmodels.models import SqlParam, SqlRun, SqlTag
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+    from mlflow.utils.uri import append_to_uri_path
+
+    store = SqlAlchemyStore(uri, None)
+    location = store.get_experiment(experiment_id).artifact_location
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    ids = [uuid.uuid4().hex for _ in todo]
+    now = int(time.time() * 1000)
+
+    def write(chunk: list[tuple[str, tuple[str, dict[str, str], dict[str, str]]]]) -> None:
+        runs, tags, params = [], [], []
+        for run_id, (name, run_tags, run_params) in chunk:
+            runs.append(dict(
+                name=name, artifact_uri=append_to_uri_path(location, run_id, "artifacts"), run_uuid=run_id,
+                experiment_id=int(experiment_id), source_type="UNKNOWN", source_name="", entry_point_name="",
+                user_id=user, status="SCHEDULED", start_time=now, end_time=None, deleted_time=None,
+                source_version="", lifecycle_stage="active",
+            ))  # fmt: skip
+            tags += [dict(key=k, value=v, run_uuid=run_id) for k, v in run_tags.items()]
+            params += [dict(key=k, value=v, run_uuid=run_id) for k, v in run_params.items()]
+        with store.ManagedSessionMaker() as session:  # one transaction; executemany per table
+            session.execute(SqlRun.__table__.insert(), runs)
+            if tags:
+                session.execute(SqlTag.__table__.insert(), tags)
+            if params:
+                session.execute(SqlParam.__table__.insert(), params)
+
+    pairs = list(zip(ids, todo))
+    for i in range(0, len(pairs), BULK_CHUNK):
+        chunk = pairs[i : i + BULK_CHUNK]
+        with_retry(lambda chunk=chunk: write(chunk), attempts=10)
+    return ids
+
+
 def prepare_sweep(
     sweep_dir: str | Path, *, name: str, uri: str | None, runs: Sequence[rec.RunRecord]
 ) -> dict[str, str]:
@@ -108,9 +156,14 @@ def prepare_sweep(
     def save() -> None:
         write_tracking(sweep_dir, SweepTracking(uri, experiment_id, parent, name, dict(known)))
 
-    for i, record in enumerate(missing):
-        tags = {**rec.tags_of(record, sweep=name), "mlflow.parentRunId": parent}
-        known[record.key] = _create_run(c, experiment_id, tags, rec.params_of(record))
+    todo = [(r.key, {**rec.tags_of(r, sweep=name), "mlflow.parentRunId": parent}, rec.params_of(r)) for r in missing]
+    if uri.startswith("sqlite:") and todo:
+        for i in range(0, len(todo), BULK_CHUNK):  # tracking.json after each chunk: a crash keeps the rest
+            chunk = todo[i : i + BULK_CHUNK]
+            known.update(zip([t[0] for t in chunk], _bulk_create_sqlite(uri, experiment_id, chunk)))
+            save()
+    for i, (key, tags, params) in enumerate(todo if not uri.startswith("sqlite:") else []):
+        known[key] = _create_run(c, experiment_id, tags, params)
         if (i + 1) % SAVE_EVERY == 0:
             save()
     save()
