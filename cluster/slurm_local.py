@@ -61,8 +61,12 @@ class LocalSlurmCluster:
         if self.cpus is not None:
             cmd += ["--cpus", str(self.cpus)]
         # start.sh bounds its own waits; the extra margin covers mariadb-install-db and stop on failure.
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s + 120,
-                              stdin=subprocess.DEVNULL)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.timeout_s + 120,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            self.stop()  # start.sh was killed mid-way: stop whatever it had launched
+            raise SlurmStartError(f"{SCRIPTS / 'start.sh'} {self.state_dir} hung") from exc
         self.start_log = proc.stdout + proc.stderr
         if proc.returncode != 0:
             raise SlurmStartError(f"{SCRIPTS / 'start.sh'} {self.state_dir} failed "

@@ -49,6 +49,8 @@ done
 
 mkdir -p "$state_arg"
 S=$(cd "$state_arg" && pwd -P)
+# Unix socket names (munge, MariaDB) are limited to 107 bytes.
+((${#S} <= 80)) || die "STATE_DIR path is too long for the sockets inside it (${#S} > 80 chars): $S"
 here=$(cd "$(dirname "$0")" && pwd -P)
 # shellcheck source=cluster/slurm/lib.sh
 source "$here/lib.sh"
@@ -79,6 +81,7 @@ fail() {
     } >&3 2>&1
     exit 1
 }
+trap 'fail "interrupted"' INT TERM
 wait_for() {  # wait_for WHAT CMD...: retry CMD until it succeeds or the deadline passes
     local what=$1; shift
     until "$@" >/dev/null 2>&1; do
