@@ -155,6 +155,8 @@ def train(
                 lr=lr, grad_norm=float(grad_norm), flops=done * flops_per_step, samples_seen=done * cfg.batch_size,
                 samples_per_s=sps, flops_per_s=steps_timed * flops_per_step / dt,
             )
+            if hasattr(dataset, "corrupt_count"):  # readers count unreadable images they skipped
+                metrics["data/corrupt_images"] = dataset.corrupt_count
             tracker.log_metrics(metrics, step=done)
             losses = " ".join(f"{k}={v:.4f}" for k, v in last.items())
             log(f"step {done}/{sizes.steps} ({100 * done / sizes.steps:.0f}%) {losses} {sps:.1f} samples/s")
