@@ -22,7 +22,7 @@ from vtp.train.step import Centers, compute_losses, make_teacher
 
 def _config(preset: str, objective: str) -> TokenizerTrainConfig:
     if preset.startswith("cpu"):
-        sizes = dict(image_size=32, patch_size=4, latent_dim=16, batch_size=16, decoder_depth=2)
+        sizes = dict(image_size=32, patch_size=4, latent_dim=16, batch_size=8, decoder_depth=2)
     else:  # paper geometry (patch 16, f16d64), 64 px keeps the meta-device graph small
         sizes = dict(image_size=64, patch_size=16, latent_dim=64, batch_size=8, decoder_depth=4, local_crop_size=32)
     return from_dict(TokenizerTrainConfig, dict(encoder=preset, objective=objective, budget_steps=1, **sizes))
