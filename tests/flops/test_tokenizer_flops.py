@@ -83,3 +83,12 @@ def test_train_flops_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_formula_with_swiglu_and_wide_decoder():
+    cfg = from_dict(
+        TokenizerTrainConfig,
+        dict(encoder="cpu-xs", objective="vtp", batch_size=8, budget_steps=1, swiglu=True, decoder_width=96,
+             decoder_depth=1, n_local_crops=3),
+    )
+    assert step_flops(cfg) == pytest.approx(_counted_step_flops(cfg, "cpu"), rel=1e-3)

@@ -91,3 +91,11 @@ def test_byte_tokenizer():
 def test_unknown_preset_lists_valid_names():
     with pytest.raises(KeyError, match="cpu-xs"):
         get_preset("XXL")
+
+
+def test_swiglu_encoder_params_match_formula():
+    from dataclasses import replace
+
+    model = VisualTokenizer(TokenizerSpec(swiglu=True, decoder_depth=1))
+    enc = replace(get_preset("cpu-xs").encoder, swiglu=True)
+    assert model.encoder_params() == encoder_params(enc, patch_size=4, latent_dim=16)
