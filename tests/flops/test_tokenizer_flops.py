@@ -74,6 +74,10 @@ def test_budgets_in_steps_samples_and_flops_agree():
     assert train_flops(dict(base, budget_samples=160)) == pytest.approx(10 * per_step)
     assert train_flops(dict(base, budget_samples=161)) == pytest.approx(11 * per_step)  # ceil
     assert train_flops(dict(base, budget_flops=10.5 * per_step)) == pytest.approx(10 * per_step)  # floor
+    # ae at rec_fraction 1/8 sees 2 of the 16 images a step: 160 samples are 80 steps
+    ae = dict(base, objective="ae")
+    ae_step = step_flops(from_dict(TokenizerTrainConfig, dict(ae, budget_steps=1)))
+    assert train_flops(dict(ae, budget_samples=160)) == pytest.approx(80 * ae_step)
 
 
 def test_train_flops_does_not_import_torch():

@@ -51,7 +51,7 @@ def test_checkpoint_files_and_load_tokenizer(tmp_path):
     cfg = _cfg(objective="ae", budget_steps=4)
     out = train(cfg, run_dir=tmp_path, log=_quiet)
     meta = json.loads((tmp_path / "checkpoints/20.json").read_text())
-    assert meta["k"] == 20 and meta["step"] == 2 and meta["samples_seen"] == 16
+    assert meta["k"] == 20 and meta["step"] == 2 and meta["samples_seen"] == 2  # ae sees B/8 = 1 image a step
     assert meta["flops"] == pytest.approx(out["flops"] / 2)
     assert meta["encoder_params"] == out["encoder_params"]
     model = load_tokenizer(tmp_path / "checkpoints/40.pt")

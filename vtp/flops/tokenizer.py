@@ -112,7 +112,8 @@ def num_steps(cfg: TokenizerTrainConfig) -> int:
     if cfg.budget_steps is not None:
         return int(cfg.budget_steps)
     if cfg.budget_samples is not None:
-        return max(1, math.ceil(cfg.budget_samples / cfg.batch_size))
+        # a step sees only the images some objective uses (an `ae` run at rec_fraction 1/8 sees B/8)
+        return max(1, math.ceil(cfg.budget_samples / resolve_sizes(cfg).n_images))
     return max(1, math.floor(float(cfg.budget_flops) / step_flops(cfg)))
 
 

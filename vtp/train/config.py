@@ -3,6 +3,10 @@ and the FLOP formula read it at plan time.
 
 Load with `vtp.config.from_dict(TokenizerTrainConfig, data, where=..., key=...)`; derived values
 (per-objective batch sizes, number of steps) come from `resolve(cfg)` in one named step.
+
+`batch_size` is B; each objective trains on a prefix of the step's images of size fraction * B
+(VTP: CLIP on B, SSL on B/4, reconstruction on B/8). A step loads, and counts as "seen", only the
+largest of those subsets: an `ae` run at rec_fraction 1/8 sees B/8 images a step.
 """
 
 from __future__ import annotations
@@ -105,6 +109,7 @@ class Resolved:
     n_ssl: int  # images per step in the SSL losses (0 when off)
     n_rec: int  # images per step in the reconstruction loss
     n_plain: int  # images per step through the un-augmented encoder pass (CLIP and rec share it)
+    n_images: int  # images loaded per step = samples seen per step (the largest subset; all are prefixes)
     decoder_width: int
     local_crop_size: int
     n_mask: int  # masked patches per global crop
@@ -135,6 +140,7 @@ def resolve_sizes(cfg: TokenizerTrainConfig) -> Resolved:
         n_ssl=n_ssl,
         n_rec=n_rec,
         n_plain=max(n_clip, n_rec),
+        n_images=max(n_clip, n_rec, n_ssl),
         decoder_width=cfg.decoder_width or PRESETS[cfg.encoder].encoder.width,
         local_crop_size=cfg.local_crop_size or default_local_crop(cfg.image_size, cfg.patch_size),
         n_mask=max(1, math.floor(cfg.mask_ratio * n_tokens)),

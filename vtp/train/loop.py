@@ -102,7 +102,7 @@ def train(
 
     tracker.log_params({f"tokenizer.{k}": v for k, v in _flat(to_dict(cfg)).items()})
     log(
-        f"tokenizer {cfg.encoder} objective={cfg.objective} steps={sizes.steps} batch={cfg.batch_size} "
+        f"tokenizer {cfg.encoder} objective={cfg.objective} steps={sizes.steps} batch={cfg.batch_size} images/step={sizes.n_images} "
         f"(clip {sizes.n_clip}, ssl {sizes.n_ssl}, rec {sizes.n_rec}) flops/step={flops_per_step:.3g} "
         f"encoder_params={model.encoder_params()} device={device}"
     )
@@ -121,7 +121,7 @@ def train(
         t_temp = teacher_temp_at(step, sizes.steps, *cfg.teacher_temp, warmup_fraction=cfg.teacher_temp_warmup_fraction)
 
         # --- data -----------------------------------------------------------------------------
-        images, captions = load_batch(dataset, order.indices(step, cfg.batch_size))
+        images, captions = load_batch(dataset, order.indices(step, sizes.n_images))
         images = images.to(device, non_blocking=True)  # (B, 3, H, W)
 
         # --- loss -----------------------------------------------------------------------------
@@ -149,10 +149,10 @@ def train(
         steps_timed += 1
         if done % cfg.log_every == 0 or done == sizes.steps:
             dt = time.perf_counter() - t0
-            sps = steps_timed * cfg.batch_size / dt
+            sps = steps_timed * sizes.n_images / dt
             metrics = {f"loss/{k}": v for k, v in last.items()}
             metrics.update(
-                lr=lr, grad_norm=float(grad_norm), flops=done * flops_per_step, samples_seen=done * cfg.batch_size,
+                lr=lr, grad_norm=float(grad_norm), flops=done * flops_per_step, samples_seen=done * sizes.n_images,
                 samples_per_s=sps, flops_per_s=steps_timed * flops_per_step / dt,
             )
             if hasattr(dataset, "corrupt_count"):  # readers count unreadable images they skipped
@@ -171,7 +171,7 @@ def train(
                 "torch_rng": torch.get_rng_state(), "config": to_dict(cfg),
             }
             meta = {
-                "step": done, "samples_seen": done * cfg.batch_size, "flops": done * flops_per_step,
+                "step": done, "samples_seen": done * sizes.n_images, "flops": done * flops_per_step,
                 "encoder_params": model.encoder_params(),
             }
             save_checkpoint(run_dir, k, state, meta)
@@ -179,7 +179,7 @@ def train(
 
     done = max(start, end)
     return {
-        "steps": done, "samples_seen": done * cfg.batch_size, "flops": done * flops_per_step,
+        "steps": done, "samples_seen": done * sizes.n_images, "flops": done * flops_per_step,
         "encoder_params": model.encoder_params(), "final_losses": last,
         "checkpoints": sorted(k for k, s in ckpt_at.items() if s <= done),
     }
