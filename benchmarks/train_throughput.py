@@ -24,7 +24,7 @@ from vtp.flops.tokenizer import step_flops
 from vtp.losses.ema import ema_update
 from vtp.train.budget import resolve
 from vtp.train.config import TokenizerTrainConfig
-from vtp.train.loop import _autocast, build_model, make_optimizer
+from vtp.train.loop import autocast_context, build_model, make_optimizer
 from vtp.train.step import Centers, compute_losses, make_teacher, student_ssl_modules
 
 # dense bf16 peak FLOP/s by device-name fragment (vendor data sheets, without sparsity)
@@ -69,7 +69,7 @@ def training_flops_per_s(cfg: TokenizerTrainConfig, device: torch.device, steps:
 
     def one_step(i: int) -> None:
         nonlocal centers
-        with _autocast(device):
+        with autocast_context(device):
             out = compute_losses(model, teacher, images, captions, cfg, sizes, centers, 0.04, torch.Generator().manual_seed(i))
         opt.zero_grad(set_to_none=True)
         out.total.backward()

@@ -52,7 +52,7 @@ def _step_generator(cfg: TokenizerTrainConfig, step: int) -> torch.Generator:
     return torch.Generator().manual_seed((cfg.seed + 1) * 7_919_993 + step)
 
 
-def _autocast(device: torch.device):
+def autocast_context(device: torch.device):
     if device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -125,7 +125,7 @@ def train(
         images = images.to(device, non_blocking=True)  # (B, 3, H, W)
 
         # --- loss -----------------------------------------------------------------------------
-        with _autocast(device):
+        with autocast_context(device):
             out = compute_losses(
                 model, teacher, images, captions, cfg, sizes, centers, t_temp, _step_generator(cfg, step)
             )
