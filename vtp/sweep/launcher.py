@@ -30,6 +30,11 @@ class LaunchReport:
     submitted: tuple[str, ...]
     planned: tuple[PlannedRun, ...] = field(repr=False)
 
+    @property
+    def deferred(self) -> int:
+        """Runs left for a later launch: their config waits for a tune search to end."""
+        return sum(p.action == "tune" for p in self.planned)
+
 
 def executor_for(profile: ExecutorProfile) -> Executor:
     return make_executor(profile)
@@ -45,8 +50,10 @@ def launch(sweep: Sweep, *, retry_failed: bool = False, code_version: str | None
     todo = [p.run for p in planned if p.action == "run"]
     ledger = read_ledger(folder) or {}
     entries: dict[str, Any] = dict(ledger.get("runs", {}))
-    for p in planned:  # every run of the spec is in the ledger, submitted or not
+    for p in planned:  # every run of the spec is in the ledger, submitted or not (once its key is known)
         r = p.run
+        if r.waits_for is not None:
+            continue
         entries.setdefault(r.key, {"stage": r.stage, "axes": dict(r.axes), "checkpoint": r.checkpoint,
                                    "parent": r.parent, "root": r.root, "job_id": None, "attempts": 0})
     ledger = {**ledger, "name": sweep.spec.name, "source": sweep.source, "code_version": version,
@@ -90,6 +97,23 @@ def _write_run_config(folder: Path, r: Run, sweep: Sweep) -> None:
         "key": r.key, "stage": r.stage, "target": r.target, "config": dict(r.config), "axes": dict(r.axes),
         "parents": dict(r.ancestors), "checkpoint": r.checkpoint, "root": r.root,
         "code_version": r.code_version, "sweep": sweep.spec.name})
+
+
+def launch_until_done(sweep: Sweep, *, timeout_s: float | None = None, poll_s: float | None = None,
+                      on_poll: Callable[[SweepStatus], None] | None = None, **options: Any) -> SweepStatus:
+    """launch, wait, and launch again while runs wait for a tune result: each round plans the runs
+    whose search has ended with their real keys. Without tune stages: one launch and one wait."""
+    start = time.time()
+    while True:
+        report = launch(sweep, **options)
+        left = None if timeout_s is None else max(0.0, timeout_s - (time.time() - start))
+        st = wait(report.sweep_dir, timeout_s=left, poll_s=poll_s, on_poll=on_poll)
+        if not report.deferred:
+            return st
+        again = plan(sweep, code_version=options.get("code_version"), with_flops=False)
+        if sum(p.action == "tune" for p in again) == report.deferred and not any(
+                p.action == "run" for p in again):
+            return st  # the search failed: its dependants are blocked, nothing more will run
 
 
 # ---------------------------------------------------------------- status / cancel

@@ -1,7 +1,8 @@
 """`plan`: every run of a spec with what `launch` would do to it. Reads, never writes.
 
 Actions: run | skip (done) | wait (pending or running) | failed (not retried without
---retry-failed) | blocked (an ancestor failed and will not be retried).
+--retry-failed) | blocked (an ancestor failed and will not be retried) | tune (its config needs the
+best values of a search that has not ended: planned again, with its real key, by a later launch).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from vtp.sweep.states import ACTIVE, JobState, RunState, merge, retryable
 from vtp.sweep.version import code_version as current_code_version
 
 ACTION_LABEL = {"run": "run", "skip": "skip(done)", "wait": "wait(running)", "failed": "failed",
-                "blocked": "blocked(dependency failed)"}
+                "blocked": "blocked(dependency failed)", "tune": "wait(tune pending)"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,12 @@ def plan(sweep: Sweep, *, code_version: str | None = None, retry_failed: bool = 
     actions: dict[str, str] = {}
     out = []
     for run in runs:
+        if run.waits_for is not None:  # a provisional key: nothing on disk can belong to it
+            search = actions.get(run.waits_for)
+            state = RunState("new")
+            actions[run.key] = action = "blocked" if search in ("failed", "blocked") else "tune"
+            out.append(PlannedRun(run, action, state, None))
+            continue
         entry = entries.get(run.key, {})
         state = merge(folder, run.key, entry, jobs.get(run.key)) if entry or folder.exists() else RunState("new")
         actions[run.key] = action = _action(state, actions.get(run.parent or ""), retry_failed)

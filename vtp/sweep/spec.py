@@ -10,6 +10,9 @@
       - {name: tokenizer, target: pkg.mod:fn, config: {...}, fanout: checkpoints, flops: pkg.mod:fn}
       - {name: extract, target: pkg.mod:fn, after: tokenizer, config: {...}}
 
+A stage with a `tune:` section (vtp.tune.spec.TuneSpec) is a hyper-parameter search: one run per
+value of its `tune.per` axes, writing `best.json`; other stages use `${<its name>.best.<key>}`.
+
 Every error names the file, the dotted key path and what was expected (vtp.config.ConfigError).
 """
 
@@ -26,6 +29,7 @@ import yaml
 from cluster.profile import RESOURCE_FIELDS, ExecutorProfile, load_profile, with_options
 from vtp.config import ConfigError, from_dict
 from vtp.sweep.expr import ExprError, evaluate, interpolate
+from vtp.tune.spec import TuneSpec
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -41,6 +45,7 @@ class StageSpec:
     fanout: str | None = None  # config key listing checkpoints: downstream runs per checkpoint
     flops: str | None = None  # "package.module:function" f(config) -> float, torch-free
     resources: Mapping[str, Any] = field(default_factory=dict)
+    tune: TuneSpec | None = None  # a search stage: its runs write best.json (see vtp.tune.spec)
 
     def validate(self) -> None:
         if not NAME.match(self.name):
@@ -287,6 +292,11 @@ def _check_stages(spec: SweepSpec, where: str) -> None:
     for i, s in enumerate(spec.stages):
         if s.after is not None and s.after not in index:
             raise ConfigError(where, f"stages[{i}].after", f"unknown stage {s.after!r}; stages: {', '.join(index)}")
+        if s.tune is not None:
+            _check_tune_stage(spec, i, s, where)
+        elif s.after is not None and spec.stages[index[s.after]].tune is not None:
+            raise ConfigError(where, f"stages[{i}].after", f"{s.after!r} is a tune stage: refer to its result "
+                              f"with ${{{s.after}.best.NAME}} in the config instead of `after`")
         if s.fanout is not None and s.fanout not in s.config:
             raise ConfigError(where, f"stages[{i}].fanout",
                               f"expected a key of this stage's config listing checkpoints, got {s.fanout!r}")
@@ -297,6 +307,39 @@ def _check_stages(spec: SweepSpec, where: str) -> None:
             if cur.name in seen:
                 raise ConfigError(where, f"stages[{i}].after", "cycle between stages: " + " -> ".join(seen + [cur.name]))
             seen.append(cur.name)
+
+
+RESERVED_SECTIONS = ("axes", "fixed", "derived")
+
+
+def _check_tune_stage(spec: SweepSpec, i: int, s: StageSpec, where: str) -> None:
+    assert s.tune is not None
+    if s.name in RESERVED_SECTIONS:
+        raise ConfigError(where, f"stages[{i}].name", f"a tune stage cannot be named {s.name!r} "
+                          f"(references ${{{s.name}.best.NAME}} would clash)")
+    for what in ("after", "fanout"):
+        if getattr(s, what) is not None:
+            raise ConfigError(where, f"stages[{i}].{what}", "a tune stage runs first, on its own: no after/fanout")
+    for j, axis in enumerate(s.tune.per):
+        if axis not in spec.axes:
+            raise ConfigError(where, f"stages[{i}].tune.per[{j}]",
+                              f"unknown axis {axis!r}; axes: {', '.join(spec.axes) or '(none)'}")
+
+
+def tune_stages(spec: SweepSpec) -> dict[str, StageSpec]:
+    return {s.name: s for s in spec.stages if s.tune is not None}
+
+
+def best_section(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The scope section `${<tune stage>.best.<key>}` references resolve in."""
+    return {f"best.{k}": v for k, v in values.items()}
+
+
+def _placeholder(dist: Any) -> Any:
+    """A value of the right type for checking references at load (the real one comes from best.json)."""
+    if isinstance(dist, Mapping):
+        return next(iter(dist.values()))[0]
+    return dist
 
 
 def first_scope(spec: SweepSpec) -> dict[str, dict[str, Any]]:
@@ -316,13 +359,31 @@ def resolve_derived(spec: SweepSpec, scope: dict[str, dict[str, Any]], where: st
     return scope["derived"]
 
 
+def search_scope(spec: SweepSpec, stage: StageSpec, axes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The scope of a tune stage's config: its `per` axes, fixed values, and the derived values that
+    need no other axis (the rest stay undefined, so a reference to them fails by name)."""
+    scope: dict[str, dict[str, Any]] = {"axes": dict(axes), "fixed": dict(spec.fixed), "derived": {}}
+    for name, expr in spec.derived.items():
+        try:
+            scope["derived"][name] = evaluate(expr, scope) if isinstance(expr, str) else interpolate(expr, scope)
+        except ExprError:
+            continue
+    return scope
+
+
 def _check_references(spec: SweepSpec, where: str) -> None:
     """Resolve every reference once with the first value of each axis: unknown names fail here."""
     scope = first_scope(spec)
     resolve_derived(spec, scope, where)
+    tuned = {name: best_section({k: _placeholder(d) for k, d in t.tune.space.items()})
+             for name, t in tune_stages(spec).items()}
     for i, s in enumerate(spec.stages):
+        if s.tune is not None:  # a search sees only its own axes; trial configs know no tune results
+            here = search_scope(spec, s, {a: scope["axes"][a] for a in s.tune.per})
+        else:
+            here = {**scope, **tuned}
         for k, v in s.config.items():
             try:
-                interpolate(v, scope)
+                interpolate(v, here)
             except ExprError as e:
                 raise ConfigError(where, f"stages[{i}].config.{k}", str(e)) from None
