@@ -123,7 +123,7 @@ def fmt_flops(x: float | None) -> str:
 
 def format_table(planned: Sequence[PlannedRun], *, limit: int | None = None) -> str:
     """The run table then per-stage totals, as plain text."""
-    axis_names = list(planned[0].run.axes) if planned else []
+    axis_names = list(dict.fromkeys(a for p in planned for a in p.run.axes))  # a tune run has only its `per` axes
     header = ["key", "stage", *axis_names, "ckpt", "action", "est_flops"]
     rows = [[p.run.key, p.run.stage, *(_cell(p.run.axes.get(a, "")) for a in axis_names),
              "-" if p.run.checkpoint is None else str(p.run.checkpoint), ACTION_LABEL[p.action], fmt_flops(p.flops)]
