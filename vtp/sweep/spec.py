@@ -244,6 +244,7 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
 def _validated(data: Mapping[str, Any], where: str) -> Sweep:
     if isinstance(data.get("executor"), str):
         data = {**data, "executor": {"profile": data["executor"]}}
+    _precheck_tune(data, where)
     spec = from_dict(SweepSpec, data, where=where)
     if not NAME.match(spec.name):
         raise ConfigError(where, "name", f"expected a name matching {NAME.pattern}, got {spec.name!r}")
@@ -310,6 +311,15 @@ def _check_stages(spec: SweepSpec, where: str) -> None:
 
 
 RESERVED_SECTIONS = ("axes", "fixed", "derived")
+
+
+def _precheck_tune(data: Mapping[str, Any], where: str) -> None:
+    """Type-check each `tune:` section on its own first: inside `TuneSpec | None` vtp.config reports
+    only "expected TuneSpec or NoneType", not which key inside it is wrong."""
+    stages = data.get("stages")
+    for i, s in enumerate(stages if isinstance(stages, list) else []):
+        if isinstance(s, Mapping) and isinstance(s.get("tune"), Mapping):
+            from_dict(TuneSpec, s["tune"], where=where, key=f"stages[{i}].tune")
 
 
 def _check_tune_stage(spec: SweepSpec, i: int, s: StageSpec, where: str) -> None:
