@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from vtp.config import ConfigError
-from vtp.sweep.launcher import SweepStatus, cancel, launch, status, wait
+from vtp.sweep.launcher import LaunchReport, SweepStatus, cancel, launch, launch_until_done, status, wait
 from vtp.sweep.planner import format_table, plan
 from vtp.sweep.spec import load_sweep
 
@@ -80,6 +80,12 @@ def _live(st: SweepStatus, tty: bool, last: list[str]) -> None:
     last[:] = [text]
 
 
+def _said(report: LaunchReport) -> None:
+    print(f"{report.sweep_dir}: submitted {len(report.submitted)} of {len(report.planned)} runs")
+    if report.deferred:
+        print(f"{report.deferred} runs wait for a tune search; launch again when it has ended (or use --wait)")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -98,13 +104,15 @@ def _main(argv: list[str] | None) -> int:
             print(f"({len(planned)} runs, planned in {time.perf_counter() - t0:.2f} s)")
             return 0
         if args.command == "launch":
-            report = launch(load_sweep(args.spec, args.overrides), retry_failed=args.retry_failed)
-            print(f"{report.sweep_dir}: submitted {len(report.submitted)} of {len(report.planned)} runs")
+            sweep = load_sweep(args.spec, args.overrides)
             if not args.wait:
+                _said(launch(sweep, retry_failed=args.retry_failed))
                 return 0
             last: list[str] = []
             tty = sys.stdout.isatty()
-            st = wait(report.sweep_dir, timeout_s=args.timeout, on_poll=lambda s: _live(s, tty, last))
+            # launches again when a tune search ends, for the runs that use its best values
+            st = launch_until_done(sweep, retry_failed=args.retry_failed, timeout_s=args.timeout, on_launch=_said,
+                                   on_poll=lambda s: _live(s, tty, last))
             return 1 if st.failures() else 0
         folder = _sweep_dir(args.sweep)
         if args.command == "status":

@@ -100,20 +100,20 @@ def _write_run_config(folder: Path, r: Run, sweep: Sweep) -> None:
 
 
 def launch_until_done(sweep: Sweep, *, timeout_s: float | None = None, poll_s: float | None = None,
-                      on_poll: Callable[[SweepStatus], None] | None = None, **options: Any) -> SweepStatus:
-    """launch, wait, and launch again while runs wait for a tune result: each round plans the runs
-    whose search has ended with their real keys. Without tune stages: one launch and one wait."""
-    start = time.time()
+                      on_poll: Callable[[SweepStatus], None] | None = None,
+                      on_launch: Callable[[LaunchReport], None] | None = None, **options: Any) -> SweepStatus:
+    """launch and wait, again while runs wait for a tune result: each round plans the runs whose
+    search has ended, with their real keys. Without tune stages: one launch and one wait."""
+    start, before = time.time(), None
     while True:
         report = launch(sweep, **options)
+        if on_launch:
+            on_launch(report)
         left = None if timeout_s is None else max(0.0, timeout_s - (time.time() - start))
         st = wait(report.sweep_dir, timeout_s=left, poll_s=poll_s, on_poll=on_poll)
-        if not report.deferred:
-            return st
-        again = plan(sweep, code_version=options.get("code_version"), with_flops=False)
-        if sum(p.action == "tune" for p in again) == report.deferred and not any(
-                p.action == "run" for p in again):
-            return st  # the search failed: its dependants are blocked, nothing more will run
+        if not report.deferred or (not report.submitted and report.deferred == before):
+            return st  # done, or a search ended without a result (its dependants stay unplanned)
+        before = report.deferred
 
 
 # ---------------------------------------------------------------- status / cancel
