@@ -18,7 +18,7 @@ from vtp.tune.spec import DEFAULT_TRAINABLE, TuneSpec
 
 
 def run(ctx: RunContext) -> Mapping[str, Any]:
-    from vtp.tune.cluster import ray_session  # Ray: inside the job only
+    from vtp.tune.cluster import job_cpus, ray_session  # Ray: inside the job only
     from vtp.tune.search import run_search
 
     where = f"run {ctx.key} config"
@@ -27,15 +27,17 @@ def run(ctx: RunContext) -> Mapping[str, Any]:
     reports = _reports(spec, base, where)
     ctx.tracker.set_tags({"stage": "tune", "tune.metric": spec.metric, "tune.mode": spec.mode})
     callbacks = _mlflow_callbacks(ctx, reports)
-    with ray_session() as address:
-        print(f"tune {ctx.key}: Ray at {address}, {spec.num_samples} samples of {sorted(spec.space)}", flush=True)
+    cpus = job_cpus()
+    with ray_session(cpus) as address:
+        print(f"tune {ctx.key}: Ray at {address} with {cpus} CPUs, {spec.num_samples} samples of "
+              f"{sorted(spec.space)}", flush=True)
         best = run_search(spec, base, ctx.run_dir, reports=reports, callbacks=callbacks)
     write_json(Path(ctx.run_dir) / "best.json", best)
     ctx.tracker.log_params({f"best.{k}": v for k, v in best["config"].items()})
     ctx.tracker.log_metrics({f"best_{spec.metric}": float(best["value"]), "trials": float(len(best["trials"])),
                              "trial_errors": float(best["errors"])}, step=0)
     return {"best": best["config"], "value": best["value"], "metric": spec.metric, "trials": len(best["trials"]),
-            "errors": best["errors"]}
+            "errors": best["errors"], "cpus": cpus}
 
 
 def _reports(spec: TuneSpec, base: Mapping[str, Any], where: str) -> int:
