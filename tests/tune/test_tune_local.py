@@ -13,6 +13,7 @@ from vtp.sweep.launcher import launch, launch_until_done
 from vtp.sweep.planner import plan
 from vtp.sweep.spec import load_sweep
 
+pytestmark = pytest.mark.slow  # ~40-80 s: Ray start-up and five real trials
 SPEC = Path(__file__).resolve().parents[2] / "sweeps" / "tune_tiny.yaml"
 TIMEOUT_S = 480
 
