@@ -32,7 +32,8 @@ def swept(tmp_path_factory):
     """The spec with a fifth trial that raises (`fail: true`); launched until the downstream ran."""
     root = tmp_path_factory.mktemp("tune")
     before = set(ray_processes())
-    sweep = load_sweep(SPEC, [f"root={root}", "stages.tune.tune.trainable=vtp.tune.trainables:failing",
+    sweep = load_sweep(SPEC, [f"root={root}", "stages.tune.tune.trainable=tests.tune.trainables:failing",
+                              "stages.tune.tune.scheduler.max_t=3",
                               "stages.tune.tune.num_samples=1",
                               "stages.tune.tune.space.fail={grid: [false, false, false, false, true]}",
                               "stages.tokenizer.config.budget_steps=2"])

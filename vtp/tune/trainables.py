@@ -75,12 +75,3 @@ def held_out_metrics(model: Any, images: Any) -> dict[str, float]:
     with torch.no_grad():
         x_hat = model.decode(model.encode(images)).clamp(-1, 1)  # (N, 3, H, W)
     return {"val_rec_l1": float((x_hat - images).abs().mean()), "val_rec_psnr": float(psnr(x_hat, images).mean())}
-
-
-def failing(params: Mapping[str, Any], *, base: Mapping[str, Any], trial_dir: Path,
-            report: Callable[[dict[str, float]], None]) -> None:
-    """`tokenizer`, except that a trial whose params hold `fail: true` raises before training (to
-    check that a failing trial does not fail the search)."""
-    if params.get("fail"):
-        raise RuntimeError(f"trial {trial_dir.name}: asked to fail")
-    tokenizer({k: v for k, v in params.items() if k != "fail"}, base=base, trial_dir=trial_dir, report=report)
