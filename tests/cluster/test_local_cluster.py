@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,14 @@ def test_submitit_job_runs_and_is_accounted(slurm_cluster, tmp_path):
     executor.update_parameters(slurm_partition="debug", cpus_per_task=1, mem_gb=1, timeout_min=5)
     job = executor.submit(sum, [1, 2, 3])
     assert result_within(job, 120) == 6
-    sacct = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job.job_id, "--format=JobID,State"],
-                           capture_output=True, text=True, check=True, timeout=30).stdout
+    # Accounting lags the controller by a moment: poll raw sacct until the job's record is final.
+    deadline = time.monotonic() + 60
+    while True:
+        sacct = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job.job_id, "--format=JobID,State"],
+                               capture_output=True, text=True, check=True, timeout=30).stdout
+        if f"{job.job_id}|COMPLETED" in sacct or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert f"{job.job_id}|COMPLETED" in sacct
 
 
