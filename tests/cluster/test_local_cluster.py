@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.slurm_local import SCRIPTS, LocalSlurmCluster
+from cluster.slurm_local import SCRIPTS, LocalSlurmCluster, SlurmStartError
 from tests.plugins.slurm import result_within
 
 
@@ -79,6 +79,11 @@ def test_second_cluster_with_two_nodes_stops_by_pid_and_restarts(slurm_cluster, 
             assert "MaxArraySize            = 3" in subprocess.run(
                 ["scontrol", "show", "config"], env={**os.environ, **cluster.env}, capture_output=True,
                 text=True, check=True, timeout=30).stdout
+        # slurmctld refuses a renamed cluster: start.sh must say so at once, not wait out its timeout.
+        Path(state, "cluster_name").write_text("vtprenamed\n")
+        with pytest.raises(SlurmStartError, match="slurmctld exited during start-up"):
+            cluster.start()
+        assert not any(_alive(int(p.read_text())) for p in Path(state, "pids").glob("*.pid"))
 
 
 @pytest.mark.parametrize("args, message", [
