@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.fit import FitResult, FitSettings, fit_form
+from analysis.fit import DEFAULT_FIT, FitResult, FitSettings, fit_form
 from analysis.forms import Form
 
 
@@ -51,7 +51,7 @@ def resample_weights(codes: np.ndarray, n_units: int, rng: np.random.Generator) 
 
 def bootstrap_fit(form: Form, x: np.ndarray, y: np.ndarray, *, full: FitResult,
                   units: np.ndarray | None = None, n_boot: int = 1000, seed: int = 0,
-                  settings: FitSettings = FitSettings()) -> BootstrapResult:
+                  settings: FitSettings = DEFAULT_FIT) -> BootstrapResult:
     """Refit `form` on `n_boot` unit-resampled replicates of (x, y)."""
     rng = np.random.default_rng(seed)
     codes, n_units = unit_codes(units, len(y))

@@ -33,6 +33,9 @@ class FitSettings:
     min_agree: int = 2
 
 
+DEFAULT_FIT = FitSettings()
+
+
 @dataclass(frozen=True)
 class FitResult:
     form: str
@@ -99,7 +102,7 @@ def prepare_x(x: np.ndarray, lref: np.ndarray | None = None) -> tuple[np.ndarray
     return lx - lref, lref
 
 
-def fit_form(form: Form, x: np.ndarray, y: np.ndarray, *, settings: FitSettings = FitSettings(),
+def fit_form(form: Form, x: np.ndarray, y: np.ndarray, *, settings: FitSettings = DEFAULT_FIT,
              weights: np.ndarray | None = None, starts: np.ndarray | None = None,
              lref: np.ndarray | None = None, min_agree: int | None = None) -> FitResult:
     """Fit `form` to (x, y > 0). `weights` are point multiplicities (bootstrap)."""

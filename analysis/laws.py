@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 
 from analysis.bootstrap import BootstrapResult, bootstrap_fit, unit_codes
-from analysis.compare import compute_multiplier, correlation, crossover, exponent_difference, shared_exponent_lrt
+from analysis.compare import (
+    compute_multiplier,
+    correlation,
+    crossover,
+    exponent_difference,
+    shared_exponent_lrt,
+)
 from analysis.fit import FitResult, FitSettings, fit_form
 from analysis.forms import Form, get_form, predict
 from analysis.select import choose, information_criteria, leave_largest_out
@@ -35,6 +41,9 @@ class LawSettings:
 
     def fit_settings(self) -> FitSettings:
         return FitSettings(delta=self.delta)
+
+
+DEFAULT_LAWS = LawSettings()
 
 
 @dataclass(frozen=True)
@@ -107,7 +116,7 @@ class LawsResult:
     correlations: list[dict]
 
 
-def fit_laws(frame: pd.DataFrame, cols: Columns, settings: LawSettings = LawSettings()) -> LawsResult:
+def fit_laws(frame: pd.DataFrame, cols: Columns, settings: LawSettings = DEFAULT_LAWS) -> LawsResult:
     results = [fit_series(s, settings) for s in split_series(frame, cols)]
     comps = compare_all(results, cols, settings) if cols.family else []
     return LawsResult(columns=cols, settings=settings, series=results, comparisons=comps,

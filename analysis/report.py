@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.figures import scaling_figure
-from analysis.laws import LawSettings, LawsResult, fit_laws
+from analysis.laws import DEFAULT_LAWS, LawSettings, LawsResult, fit_laws
 from analysis.table import Columns, Table
 from analysis.text import HEADER, comparison_lines, series_rows
 
@@ -145,7 +145,7 @@ def to_html(blocks: list[tuple]) -> str:
 
 
 def write_report(table: Table, frame: pd.DataFrame, cols: Columns, out_dir: Path, *,
-                 settings: LawSettings = LawSettings(), panels: list[Panel] | None = None) -> list[Path]:
+                 settings: LawSettings = DEFAULT_LAWS, panels: list[Panel] | None = None) -> list[Path]:
     """Fit every panel and write report.html, report.md, fits.json and one PNG per panel."""
     from analysis.laws import to_json
 

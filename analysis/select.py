@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.fit import FitResult, FitSettings, fit_form
+from analysis.fit import DEFAULT_FIT, FitResult, FitSettings, fit_form
 from analysis.forms import Form, predict
 
 
@@ -28,7 +28,7 @@ def largest_x_mask(x: np.ndarray) -> np.ndarray:
 
 
 def leave_largest_out(form: Form, x: np.ndarray, y: np.ndarray, *,
-                      settings: FitSettings = FitSettings()) -> float | None:
+                      settings: FitSettings = DEFAULT_FIT) -> float | None:
     """Mean |ln(pred/y)| on the largest-x points of a fit without them; None when not possible."""
     held = largest_x_mask(x)
     keep = ~held
