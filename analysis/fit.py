@@ -44,7 +44,7 @@ class FitResult:
     loss: float  # Huber loss as reduced (sum by default), not divided by delta
     converged: bool
     reason: str  # "" when converged
-    grad_norm: float  # projected gradient norm of the (loss / delta) objective at theta
+    grad_norm: float  # projected gradient norm of the canonical (summed loss / delta) objective
     n_starts: int
     n_agree: int
     n_iter: int
@@ -111,10 +111,12 @@ def fit_form(form: Form, x: np.ndarray, y: np.ndarray, *, settings: FitSettings 
     ly = np.log(y)
     w = np.ones_like(y) if weights is None else np.asarray(weights, float)
     n_eff = float(w.sum())
-    scale = 1.0 / settings.delta
+    canonical = 1.0 / settings.delta  # summed loss / delta: O(1) at any delta, what tolerances assume
     if settings.reduce == "mean":
-        scale /= n_eff  # the Chinchilla mistake, kept reproducible
-    elif settings.reduce != "sum":
+        scale = 1.0 / n_eff  # the Chinchilla mistake, kept reproducible: plain averaged Huber loss
+    elif settings.reduce == "sum":
+        scale = canonical
+    else:
         raise ValueError(f"FitSettings.reduce must be 'sum' or 'mean', got {settings.reduce!r}")
     used = w > 0
     bounds = form.bounds(lx[used], y[used])
@@ -130,16 +132,17 @@ def fit_form(form: Form, x: np.ndarray, y: np.ndarray, *, settings: FitSettings 
     best_fun, best, x0 = min(runs, key=lambda t: t[0])
     theta = np.asarray(best.x, float)
     _, grad = objective(theta, form, lx, ly, w, settings.delta, scale)
-    gnorm = projected_grad_norm(theta, grad, bounds)
+    # Judged on the canonical objective whatever was minimised: an averaged loss's tiny gradient
+    # must not pass for convergence (that is how Chinchilla's fit stopped early unnoticed).
+    gnorm = projected_grad_norm(theta, grad, bounds) * canonical / scale
     tol_agree = settings.agree_rtol * max(abs(best_fun), 1e-12)
     n_agree = sum(1 for f, _, _ in runs if f <= best_fun + tol_agree)
     moved = bool(best.nit > 0 and np.linalg.norm(theta - x0) > 1e-8 * (1.0 + np.linalg.norm(x0)))
     need = min(settings.min_agree if min_agree is None else min_agree, len(grid))
-    # The gradient tolerance is set on the SUMMED objective; an averaged loss must meet the same bar.
-    grad_tol = settings.grad_rtol * n_eff * (1.0 / n_eff if settings.reduce == "mean" else 1.0)
+    grad_tol = settings.grad_rtol * n_eff
     reason = _failure_reason(moved, gnorm, grad_tol, n_agree, need, theta)
     r = ly - form.log_pred(theta, lx)[0]
-    loss = best_fun * settings.delta  # undo the 1/delta scaling (and keep the 1/n of a mean)
+    loss = best_fun / scale * (1.0 / n_eff if settings.reduce == "mean" else 1.0)  # as reduced
     return FitResult(
         form=form.name, theta=theta, lref=lref, loss=loss, converged=reason == "", reason=reason,
         grad_norm=gnorm, n_starts=len(grid), n_agree=n_agree, n_iter=int(best.nit), moved=moved,
