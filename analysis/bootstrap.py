@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.fit import DEFAULT_FIT, FitResult, FitSettings, fit_form
+from analysis.fit import DEFAULT_FIT, FitResult, FitSettings, fit_form_unlimited
 from analysis.forms import Form
+from analysis.threads import single_threaded_blas
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,12 @@ def bootstrap_fit(form: Form, x: np.ndarray, y: np.ndarray, *, full: FitResult,
                   units: np.ndarray | None = None, n_boot: int = 1000, seed: int = 0,
                   settings: FitSettings = DEFAULT_FIT) -> BootstrapResult:
     """Refit `form` on `n_boot` unit-resampled replicates of (x, y)."""
+    with single_threaded_blas():
+        return _bootstrap(form, x, y, full=full, units=units, n_boot=n_boot, seed=seed, settings=settings)
+
+
+def _bootstrap(form: Form, x: np.ndarray, y: np.ndarray, *, full: FitResult, units: np.ndarray | None,
+               n_boot: int, seed: int, settings: FitSettings) -> BootstrapResult:
     rng = np.random.default_rng(seed)
     codes, n_units = unit_codes(units, len(y))
     thetas = []
@@ -60,10 +67,10 @@ def bootstrap_fit(form: Form, x: np.ndarray, y: np.ndarray, *, full: FitResult,
         w = resample_weights(codes, n_units, rng)
         if np.count_nonzero(w) < form.min_points:
             continue  # a replicate with too few distinct points identifies nothing
-        rep = fit_form(form, x, y, settings=settings, weights=w, starts=full.theta[None, :],
+        rep = fit_form_unlimited(form, x, y, settings=settings, weights=w, starts=full.theta[None, :],
                        lref=full.lref, min_agree=1)
         if not rep.converged:
-            rep = fit_form(form, x, y, settings=settings, weights=w, lref=full.lref, min_agree=1)
+            rep = fit_form_unlimited(form, x, y, settings=settings, weights=w, lref=full.lref, min_agree=1)
         if rep.converged:
             thetas.append(rep.theta)
     arr = np.array(thetas).reshape(-1, len(form.params))

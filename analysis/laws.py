@@ -26,6 +26,7 @@ from analysis.forms import Form, get_form, predict
 from analysis.select import choose, information_criteria, leave_largest_out
 from analysis.slope import MIN_UNITS_FOR_BOOTSTRAP, Slope, loglog_slope, verdict
 from analysis.table import Columns, Series, split_series
+from analysis.threads import single_threaded_blas
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ class LawsResult:
 
 
 def fit_laws(frame: pd.DataFrame, cols: Columns, settings: LawSettings = DEFAULT_LAWS) -> LawsResult:
-    results = [fit_series(s, settings) for s in split_series(frame, cols)]
+    with single_threaded_blas():
+        results = [fit_series(s, settings) for s in split_series(frame, cols)]
     comps = compare_all(results, cols, settings) if cols.family else []
     return LawsResult(columns=cols, settings=settings, series=results, comparisons=comps,
                       correlations=correlate_all(results, cols, settings))

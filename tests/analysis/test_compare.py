@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from analysis.compare import compute_multiplier, correlation, crossover, exponent_difference, shared_exponent_lrt
+from analysis.compare import (
+    compute_multiplier,
+    correlation,
+    crossover,
+    exponent_difference,
+    shared_exponent_lrt,
+)
 from analysis.slope import loglog_slope
 
 X = np.geomspace(1e2, 1e4, 6)

@@ -11,7 +11,8 @@ from analysis.bootstrap import bootstrap_fit
 from analysis.fit import fit_form
 from analysis.forms import JOINT, SATURATING
 
-from .synth import CHINCHILLA, SATURATING as SAT_TRUE, chinchilla_data, saturating_data
+from .synth import CHINCHILLA, chinchilla_data, saturating_data
+from .synth import SATURATING as SAT_TRUE
 
 N_TRIALS = 100
 N_BOOT = 100

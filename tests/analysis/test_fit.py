@@ -7,7 +7,8 @@ from scipy.optimize import minimize
 from analysis.fit import FitSettings, fit_form, huber, objective, prepare_x
 from analysis.forms import JOINT, SATURATING
 
-from .synth import CHINCHILLA, SATURATING as SAT_TRUE, chinchilla_data, saturating_data
+from .synth import CHINCHILLA, chinchilla_data, saturating_data
+from .synth import SATURATING as SAT_TRUE
 
 
 def test_huber_matches_hand_values():
