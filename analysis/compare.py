@@ -113,14 +113,16 @@ def correlation(u: np.ndarray, v: np.ndarray, *, units: np.ndarray | None = None
         return {"n": int(n), "status": "insufficient-data", "reason": "need >= 4 points that vary"}
     pr, sr = float(stats.pearsonr(u, v)[0]), float(stats.spearmanr(u, v)[0])
     codes, n_units = unit_codes(units, n)
+    rs = np.empty((0, 2))
     if units is not None and n_units >= MIN_UNITS_FOR_BOOTSTRAP:
         rng = np.random.default_rng(seed)
-        rs = []
+        reps = []
         for _ in range(n_boot):
             idx = np.repeat(np.arange(n), resample_weights(codes, n_units, rng).astype(int))
             if np.ptp(u[idx]) > 0 and np.ptp(v[idx]) > 0:
-                rs.append((stats.pearsonr(u[idx], v[idx])[0], stats.spearmanr(u[idx], v[idx])[0]))
-        rs = np.array(rs)
+                reps.append((stats.pearsonr(u[idx], v[idx])[0], stats.spearmanr(u[idx], v[idx])[0]))
+        rs = np.array(reps).reshape(-1, 2)
+    if len(rs):
         p_ci, s_ci, method = _q(rs[:, 0], level), _q(rs[:, 1], level), f"bootstrap over {n_units} units"
     else:
         p_ci, s_ci = _fisher_ci(pr, n, 1.0, level), _fisher_ci(sr, n, np.sqrt(1.06), level)
