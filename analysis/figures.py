@@ -18,6 +18,7 @@ from analysis.text import series_name
 
 FAMILY_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", ":", "-.")
 
 
 def family_colours(res: LawsResult) -> dict[str | None, str]:
@@ -40,7 +41,8 @@ def scaling_figure(res: LawsResult, path: Path, *, title: str, x_label: str) -> 
         x1 = s.x if s.x.ndim == 1 else s.x[:, 0]
         colour = colours[s.family]
         size = ", ".join(f"{v}" for k, v in s.key.items() if k != res.columns.family) or "all"
-        marker = MARKERS[size_index.setdefault(size, len(size_index)) % len(MARKERS)]
+        i_size = size_index.setdefault(size, len(size_index))
+        marker, style = MARKERS[i_size % len(MARKERS)], LINESTYLES[i_size % len(LINESTYLES)]
         # Marked only where the leave-largest-out check really held them out.
         checked = r.chosen is not None and r.candidates[r.chosen].get("extrapolation") is not None
         held = largest_x_mask(s.x) if checked else np.zeros(s.y.size, bool)
@@ -53,7 +55,7 @@ def scaling_figure(res: LawsResult, path: Path, *, title: str, x_label: str) -> 
         if r.fit is not None and s.x.ndim == 1:
             xs = np.geomspace(x1.min(), x1.max(), 60)
             mid, lo, hi = r.band(xs, res.settings.level)
-            ax.plot(xs, mid, color=colour, lw=1.4, zorder=2)
+            ax.plot(xs, mid, color=colour, ls=style, lw=1.4, zorder=2)
             ax.fill_between(xs, lo, hi, color=colour, alpha=0.15, lw=0, zorder=1)
     ax.set_xscale("log")
     ax.set_xlabel(x_label)
