@@ -76,7 +76,8 @@ def comparison_lines(res: LawsResult) -> list[str]:
 def plain_table(res: LawsResult) -> str:
     rows = [HEADER, *series_rows(res)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    out = [f"y = {res.columns.y_label} ({res.columns.y}), x = {res.columns.x}"]
+    x2 = f", x2 = {res.columns.x2} (joint law; the log-log slope is against x)" if res.columns.x2 else ""
+    out = [f"y = {res.columns.y_label} ({res.columns.y}), x = {res.columns.x}{x2}"]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     comps = comparison_lines(res)
     if comps:
