@@ -68,6 +68,7 @@ chmod 711 "$S/munge"  # munged insists that its socket's folder is searchable by
 rm -f "$S"/pids/*.pid
 
 deadline=$((SECONDS + timeout))
+launched=()
 exec 3>&2  # fail() reports on the real stderr even when called from inside wait_for's redirection
 fail() {
     {
@@ -83,9 +84,12 @@ fail() {
 }
 trap 'fail "interrupted"' INT TERM
 wait_for() {  # wait_for WHAT CMD...: retry CMD until it succeeds or the deadline passes
-    local what=$1; shift
+    local what=$1 name; shift
     until "$@" >/dev/null 2>&1; do
         ((SECONDS < deadline)) || fail "timed out after ${timeout}s waiting for $what"
+        for name in "${launched[@]}"; do  # a daemon that died (e.g. port taken) is reported at once
+            pid_alive "$S" "$S/pids/$name.pid" || fail "$name exited during start-up (see $S/log/$name.out)"
+        done
         sleep 0.25
     done
 }
@@ -94,6 +98,7 @@ launch() {
     local name=$1; shift
     setsid "$@" </dev/null >>"$S/log/$name.out" 2>&1 3>&- &
     echo $! >"$S/pids/$name.pid"
+    launched+=("$name")
 }
 
 # ---- identity, ports, secrets (the name and DB password are kept across restarts)

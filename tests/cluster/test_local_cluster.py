@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from cluster.slurm_local import SCRIPTS, LocalSlurmCluster
+from cluster.slurm_local import SCRIPTS, LocalSlurmCluster, SlurmStartError
 from tests.plugins.slurm import result_within
 
 
@@ -37,8 +38,14 @@ def test_submitit_job_runs_and_is_accounted(slurm_cluster, tmp_path):
     executor.update_parameters(slurm_partition="debug", cpus_per_task=1, mem_gb=1, timeout_min=5)
     job = executor.submit(sum, [1, 2, 3])
     assert result_within(job, 120) == 6
-    sacct = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job.job_id, "--format=JobID,State"],
-                           capture_output=True, text=True, check=True, timeout=30).stdout
+    # Accounting lags the controller by a moment: poll raw sacct until the job's record is final.
+    deadline = time.monotonic() + 60
+    while True:
+        sacct = subprocess.run(["sacct", "-n", "-X", "-P", "-j", job.job_id, "--format=JobID,State"],
+                               capture_output=True, text=True, check=True, timeout=30).stdout
+        if f"{job.job_id}|COMPLETED" in sacct or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert f"{job.job_id}|COMPLETED" in sacct
 
 
@@ -72,6 +79,11 @@ def test_second_cluster_with_two_nodes_stops_by_pid_and_restarts(slurm_cluster, 
             assert "MaxArraySize            = 3" in subprocess.run(
                 ["scontrol", "show", "config"], env={**os.environ, **cluster.env}, capture_output=True,
                 text=True, check=True, timeout=30).stdout
+        # slurmctld refuses a renamed cluster: start.sh must say so at once, not wait out its timeout.
+        Path(state, "cluster_name").write_text("vtprenamed\n")
+        with pytest.raises(SlurmStartError, match="slurmctld exited during start-up"):
+            cluster.start()
+        assert not any(_alive(int(p.read_text())) for p in Path(state, "pids").glob("*.pid"))
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,0 +1,164 @@
+"""The report: a self-contained HTML page (PNG figures embedded as base64), its Markdown twin,
+and the PNG files, with the fits tables, comparisons and provenance.
+
+Panels with a snapshot: training scaling (x = tokenizer FLOPs, one line per (objective, size)),
+parameter scaling (x = tokenizer params, final checkpoints) and data scaling (x = the data axis,
+final checkpoints), each only when its column is present and varies. A plain table gets one panel.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import subprocess
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.figures import scaling_figure
+from analysis.laws import DEFAULT_LAWS, LawSettings, LawsResult, fit_laws
+from analysis.table import Columns, Table
+from analysis.text import HEADER, comparison_lines, series_rows
+
+DATA_COLUMNS = ("axis.data", "axis.unique_samples", "param.unique_samples", "metric.tokenizer_unique_samples")
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str
+    title: str
+    x_label: str
+    frame: pd.DataFrame
+    columns: Columns
+
+
+def code_version() -> str:
+    """Package version plus the git commit of this checkout when there is one."""
+    try:
+        version = metadata.version("vtp-scaling")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{version}+{sha}" if sha else version
+
+
+def final_checkpoints(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each run's last checkpoint row (parameter and data scaling compare finished runs)."""
+    if "checkpoint" not in frame.columns or "root_key" not in frame.columns:
+        return frame
+    last = frame.groupby("root_key")["checkpoint"].transform("max")
+    return frame[frame["checkpoint"] == last]
+
+
+def _varies(frame: pd.DataFrame, col: str) -> bool:
+    return col in frame.columns and pd.to_numeric(frame[col], errors="coerce").nunique() > 1
+
+
+def default_panels(table: Table, frame: pd.DataFrame, cols: Columns) -> list[Panel]:
+    panels = [Panel("training", "Training scaling", cols.x, frame, cols)]
+    if table.snapshot_version is None or cols.x2:
+        return panels
+    fam = (cols.family,) if cols.family else ()
+    final = final_checkpoints(frame)
+    if _varies(final, "metric.tokenizer_params") and cols.x != "metric.tokenizer_params":
+        panels.append(Panel("parameters", "Parameter scaling", "tokenizer parameters", final,
+                            replace(cols, x="metric.tokenizer_params", by=fam)))
+    data_col = next((c for c in DATA_COLUMNS if _varies(final, c)), None)
+    if data_col and data_col != cols.x:
+        size = tuple(c for c in cols.by if c not in fam)
+        panels.append(Panel("data", "Data scaling", "training images", final, replace(cols, x=data_col, by=fam + size)))
+    return panels
+
+
+def _blocks(table: Table, settings: LawSettings, fitted: list[tuple[Panel, LawsResult, Path]]) -> list[tuple]:
+    y_label = fitted[0][1].columns.y_label
+    blocks: list[tuple] = [("h1", "vtp-scaling report"), ("p", f"Metric: {y_label} (column `{fitted[0][1].columns.y}`).")]
+    for panel, res, png in fitted:
+        blocks += [("h2", f"{panel.title} (x = {panel.columns.x})"), ("img", png, f"{panel.title}: {y_label} vs {panel.columns.x}"),
+                   ("table", HEADER, series_rows(res))]
+        lines = comparison_lines(res)
+        if lines:
+            blocks.append(("ul", lines))
+    provenance = [
+        f"table: {Path(table.path).name}",
+        f"sha256: {table.sha256}",
+        f"snapshot version: {table.snapshot_version if table.snapshot_version is not None else 'not a snapshot'}",
+        f"fit settings: {json.dumps(asdict(settings), sort_keys=True)}",
+        "fit method: Huber loss on log residuals (summed), grid of starts, bounded L-BFGS-B, "
+        "bootstrap resampling whole units, form chosen by " + settings.select,
+        f"code version: {code_version()}",
+        f"generated: {datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}",
+    ]
+    blocks += [("h2", "Provenance"), ("ul", provenance)]
+    return blocks
+
+
+def to_markdown(blocks: list[tuple]) -> str:
+    out = []
+    for b in blocks:
+        if b[0] == "h1":
+            out.append(f"# {b[1]}")
+        elif b[0] == "h2":
+            out.append(f"## {b[1]}")
+        elif b[0] == "p":
+            out.append(b[1])
+        elif b[0] == "img":
+            out.append(f"![{b[2]}]({b[1].name})")
+        elif b[0] == "table":
+            out.append("\n".join(["| " + " | ".join(b[1]) + " |", "|" + "---|" * len(b[1])]
+                                 + ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in b[2]]))
+        elif b[0] == "ul":
+            out.append("\n".join(f"- {line}" for line in b[1]))
+    return "\n\n".join(out) + "\n"
+
+
+def to_html(blocks: list[tuple]) -> str:
+    e = html.escape
+    body = []
+    for b in blocks:
+        if b[0] in ("h1", "h2"):
+            body.append(f"<{b[0]}>{e(b[1])}</{b[0]}>")
+        elif b[0] == "p":
+            body.append(f"<p>{e(b[1])}</p>")
+        elif b[0] == "img":
+            data = base64.b64encode(b[1].read_bytes()).decode()
+            body.append(f'<figure><img alt="{e(b[2])}" src="data:image/png;base64,{data}"></figure>')
+        elif b[0] == "table":
+            head = "".join(f"<th>{e(c)}</th>" for c in b[1])
+            rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in b[2])
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif b[0] == "ul":
+            body.append("<ul>" + "".join(f"<li>{e(x)}</li>" for x in b[1]) + "</ul>")
+    style = ("body{font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;font-size:85%}td,th{border:1px solid #ccc;padding:3px 6px}"
+             "img{max-width:100%}")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>vtp-scaling report</title>'
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_report(table: Table, frame: pd.DataFrame, cols: Columns, out_dir: Path, *,
+                 settings: LawSettings = DEFAULT_LAWS, panels: list[Panel] | None = None) -> list[Path]:
+    """Fit every panel and write report.html, report.md, fits.json and one PNG per panel."""
+    from analysis.laws import to_json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fitted = []
+    for panel in panels or default_panels(table, frame, cols):
+        res = fit_laws(panel.frame, panel.columns, settings)
+        png = scaling_figure(res, out_dir / f"{panel.name}.png", title=panel.title, x_label=panel.x_label)
+        fitted.append((panel, res, png))
+    blocks = _blocks(table, settings, fitted)
+    md, page, js = out_dir / "report.md", out_dir / "report.html", out_dir / "fits.json"
+    md.write_text(to_markdown(blocks))
+    page.write_text(to_html(blocks))
+    js.write_text(json.dumps({p.name: to_json(r) for p, r, _ in fitted}, indent=2) + "\n")
+    return [page, md, js, *(png for _, _, png in fitted)]

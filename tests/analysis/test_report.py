@@ -1,0 +1,80 @@
+"""The report: golden Markdown (hashes and timestamps normalised) and a headless-Chromium render
+that checks every embedded figure is actually shown."""
+
+import difflib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from analysis.laws import LawSettings
+from analysis.report import write_report
+from analysis.table import choose_columns, load_table
+
+from .synth import write_snapshot
+
+GOLDEN = Path(__file__).parent / "golden" / "report.md"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SETTINGS = LawSettings(n_boot=20, forms=("power", "loglinear"))
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    table = load_table(write_snapshot(tmp / "snapshot.parquet"))
+    frame, cols = choose_columns(table)
+    write_report(table, frame, cols, tmp / "out", settings=SETTINGS)
+    return tmp / "out"
+
+
+def normalise(md: str) -> str:
+    md = re.sub(r"\b[0-9a-f]{64}\b", "<sha256>", md)
+    md = re.sub(r"code version: .*", "code version: <version>", md)
+    return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "<timestamp>", md)
+
+
+def test_markdown_matches_golden(report_dir):
+    got = normalise((report_dir / "report.md").read_text())
+    if os.environ.get("VTP_UPDATE_GOLDEN"):
+        GOLDEN.write_text(got)
+    want = GOLDEN.read_text()
+    diff = "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(), "golden", "got", lineterm=""))
+    assert got == want, f"report.md differs from {GOLDEN} (VTP_UPDATE_GOLDEN=1 to accept):\n{diff}"
+
+
+def test_report_outputs(report_dir):
+    pngs = sorted(p.name for p in report_dir.glob("*.png"))
+    assert pngs == ["data.png", "parameters.png", "training.png"]
+    html = (report_dir / "report.html").read_text()
+    assert html.count('src="data:image/png;base64,') == 3  # self-contained: no file references
+    assert "Frechet distance (dinov2-s)" in html and "gFID" not in html
+    fits = json.loads((report_dir / "fits.json").read_text())
+    assert set(fits) == {"training", "parameters", "data"}
+
+
+CHECK_SCRIPT = """<script>
+window.addEventListener('load', () => {
+  const shown = [...document.images].map(i => i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 0);
+  const pre = document.createElement('pre'); pre.id = 'imgcheck'; pre.textContent = JSON.stringify(shown);
+  document.body.appendChild(pre);
+});
+</script></body>"""
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium package (apt-get install chromium)")
+def test_html_renders_every_figure_in_chromium(report_dir, tmp_path):
+    page = tmp_path / "check.html"
+    page.write_text((report_dir / "report.html").read_text().replace("</body>", CHECK_SCRIPT))
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000", "--dump-dom",
+           page.as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    found = re.search(r'<pre id="imgcheck">(.*?)</pre>', proc.stdout)
+    assert found, f"chromium gave no result (rc={proc.returncode}):\n{proc.stderr[-2000:]}"
+    shown = json.loads(found.group(1))
+    assert shown == [True, True, True], shown
