@@ -83,7 +83,7 @@ def _live(st: SweepStatus, tty: bool, last: list[str]) -> None:
 def _said(report: LaunchReport) -> None:
     print(f"{report.sweep_dir}: submitted {len(report.submitted)} of {len(report.planned)} runs")
     if report.deferred:
-        print(f"{report.deferred} runs wait for a tune search; launch again when it has ended (or use --wait)")
+        print(f"{report.deferred} run(s) wait for a tune search; launch again when it has ended (or use --wait)")
 
 
 def main(argv: list[str] | None = None) -> int:

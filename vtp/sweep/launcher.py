@@ -103,8 +103,10 @@ def launch_until_done(sweep: Sweep, *, timeout_s: float | None = None, poll_s: f
                       on_poll: Callable[[SweepStatus], None] | None = None,
                       on_launch: Callable[[LaunchReport], None] | None = None, **options: Any) -> SweepStatus:
     """launch and wait, again while runs wait for a tune result: each round plans the runs whose
-    search has ended, with their real keys. Without tune stages: one launch and one wait."""
+    search has ended, with their real keys. Without tune stages: one launch and one wait.
+    The code version is read once: a commit made meanwhile must not give the search a new key."""
     start, before = time.time(), None
+    options = {**options, "code_version": options.get("code_version") or current_code_version()}
     while True:
         report = launch(sweep, **options)
         if on_launch:
