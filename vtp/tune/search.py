@@ -62,7 +62,7 @@ def run_search(spec: TuneSpec, base: Mapping[str, Any], run_dir: Path, *, report
     fn = import_target(spec.trainable)
     trainable = tune.with_resources(
         tune.with_parameters(functools.partial(_trial, fn=fn, trials_dir=str(run_dir / "trials")), base=dict(base)),
-        {"cpu": spec.cpus_per_trial})
+        {"cpu": spec.cpus_per_trial, "gpu": spec.gpus_per_trial})
     space = param_space(spec.space)
     path = run_dir / "ray" / EXPERIMENT
     if tune.Tuner.can_restore(str(path)):  # a relaunched job: finished trials are kept, the rest go on

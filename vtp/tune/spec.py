@@ -52,14 +52,15 @@ class TuneSpec:
     scheduler: SchedulerSpec = field(default_factory=SchedulerSpec)
     trainable: str = DEFAULT_TRAINABLE  # "package.module:function", imported inside the job
     cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0  # Ray finds the job's GPUs (CUDA_VISIBLE_DEVICES, set by SLURM's gres)
     max_concurrent: int = 0  # 0 = as many as the job's CPUs allow
     seed: int = 0  # of the search algorithm's random draws
 
     def validate(self) -> None:
         if not self.space:
             raise ValueError("space: expected at least one parameter to search")
-        if self.num_samples < 1 or self.cpus_per_trial <= 0 or self.max_concurrent < 0:
-            raise ValueError("num_samples must be >= 1, cpus_per_trial > 0, max_concurrent >= 0")
+        if self.num_samples < 1 or self.cpus_per_trial <= 0 or self.gpus_per_trial < 0 or self.max_concurrent < 0:
+            raise ValueError("num_samples must be >= 1, cpus_per_trial > 0, gpus_per_trial >= 0, max_concurrent >= 0")
         for name, dist in self.space.items():
             check_distribution(name, dist)
 

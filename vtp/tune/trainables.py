@@ -27,8 +27,6 @@ def tokenizer(params: Mapping[str, Any], *, base: Mapping[str, Any], trial_dir: 
               report: Callable[[dict[str, float]], None]) -> None:
     """Train `base` with `params` on top in `trial_dir` (resuming what is there), reporting at every
     checkpoint. A trial the scheduler stops simply never returns from `report`."""
-    import torch
-
     from vtp.config import from_dict
     from vtp.train.budget import checkpoint_steps, resolve
     from vtp.train.checkpoint import checkpoint_dir, load_tokenizer
@@ -36,7 +34,7 @@ def tokenizer(params: Mapping[str, Any], *, base: Mapping[str, Any], trial_dir: 
     from vtp.train.loop import train
 
     cfg = from_dict(TokenizerTrainConfig, {**base, **params}, where=f"tune trial {trial_dir.name}", key="")
-    torch.set_num_threads(1)  # one trial per CPU: Ray gives each trial `cpus_per_trial`
+    # torch's threads: Ray sets OMP_NUM_THREADS of each trial's process to its `cpus_per_trial`
     held_out = held_out_images(cfg)  # (N, 3, H, W)
     sizes = resolve(cfg)
     at = checkpoint_steps(cfg, sizes.steps)
