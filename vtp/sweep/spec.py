@@ -294,7 +294,7 @@ def _check_stages(spec: SweepSpec, where: str) -> None:
         if s.after is not None and s.after not in index:
             raise ConfigError(where, f"stages[{i}].after", f"unknown stage {s.after!r}; stages: {', '.join(index)}")
         if s.tune is not None:
-            _check_tune_stage(spec, i, s, where)
+            _check_tune_stage(spec, i, s, s.tune, where)
         elif s.after is not None and spec.stages[index[s.after]].tune is not None:
             raise ConfigError(where, f"stages[{i}].after", f"{s.after!r} is a tune stage: refer to its result "
                               f"with ${{{s.after}.best.NAME}} in the config instead of `after`")
@@ -322,15 +322,14 @@ def _precheck_tune(data: Mapping[str, Any], where: str) -> None:
             from_dict(TuneSpec, s["tune"], where=where, key=f"stages[{i}].tune")
 
 
-def _check_tune_stage(spec: SweepSpec, i: int, s: StageSpec, where: str) -> None:
-    assert s.tune is not None
+def _check_tune_stage(spec: SweepSpec, i: int, s: StageSpec, tune: TuneSpec, where: str) -> None:
     if s.name in RESERVED_SECTIONS:
         raise ConfigError(where, f"stages[{i}].name", f"a tune stage cannot be named {s.name!r} "
                           f"(references ${{{s.name}.best.NAME}} would clash)")
     for what in ("after", "fanout"):
         if getattr(s, what) is not None:
             raise ConfigError(where, f"stages[{i}].{what}", "a tune stage runs first, on its own: no after/fanout")
-    for j, axis in enumerate(s.tune.per):
+    for j, axis in enumerate(tune.per):
         if axis not in spec.axes:
             raise ConfigError(where, f"stages[{i}].tune.per[{j}]",
                               f"unknown axis {axis!r}; axes: {', '.join(spec.axes) or '(none)'}")
