@@ -72,6 +72,8 @@ def _convert(tp: Any, value: Any, *, where: Any, key: str) -> Any:
                 return _convert(arg, value, where=where, key=key)
             except ConfigError as e:
                 errors.append(e)
+        if len(errors) == 1:  # Optional[X]: the inner error names the exact key, keep it
+            raise errors[0]
         expected = " or ".join(_type_name(a) for a in args)
         raise ConfigError(where, key, f"expected {expected}, got {value!r}")
     if origin is typing.Literal:

@@ -41,7 +41,7 @@ EXPECTED = {
     "no_stages.yaml": ("stages", "at least one"),
     "fanout_missing_key.yaml": ("stages[0].fanout", "checkpoints"),
     "fanout_not_list.yaml": ("stages[0].config.checkpoints", "checkpoint numbers"),
-    "tracking_wrong_type.yaml": ("tracking.uri", "expected str"),
+    "tracking_wrong_type.yaml": ("tracking.uri", "expected a string"),
     "python_tag.yaml": ("<root>", "python/object"),
     "stages_not_list.yaml": ("stages", "list"),
 }
