@@ -1,0 +1,30 @@
+"""Stage adapter: the sweep's `tokenizer` stage (`vtp.stages.tokenizer:run`).
+
+Validates the run's config into `TokenizerTrainConfig`, trains (resuming from the newest checkpoint
+in `ctx.run_dir`), and returns the summary written to result.json.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from vtp.config import from_dict
+from vtp.stages.api import RunContext
+from vtp.train.config import TokenizerTrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def run(ctx: RunContext) -> Mapping[str, Any]:
+    from vtp.train.loop import train  # torch is imported inside the job only
+
+    cfg = from_dict(TokenizerTrainConfig, dict(ctx.config), where=f"run {ctx.key} config", key="")
+    ctx.tracker.set_tags({"stage": "tokenizer", "objective": cfg.objective, "encoder": cfg.encoder})
+
+    def say(msg: str) -> None:
+        print(msg, flush=True)  # the job log
+        log.info(msg)
+
+    return train(cfg, run_dir=ctx.run_dir, tracker=ctx.tracker, log=say)

@@ -1,0 +1,67 @@
+"""Tokenizer checkpoints (INTERFACES.md): `<run_dir>/checkpoints/<k>.pt` + `<k>.json`.
+
+The `.pt` file holds everything needed for an exact resume (model, EMA teacher, optimizer, DINO/iBOT
+centers, step, RNG state) and the `spec` that rebuilds the module; `load_tokenizer` needs only
+`spec` and `model`. The `.json` beside it is what downstream stages and the sweep read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vtp.models.tokenizer import VisualTokenizer, spec_from_dict
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing or unreadable; the message names the path."""
+
+
+def checkpoint_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def save_checkpoint(run_dir: str | Path, k: int, state: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """Write `<k>.pt` then `<k>.json` atomically (the json's presence marks a complete checkpoint)."""
+    folder = checkpoint_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    pt, js = folder / f"{k}.pt", folder / f"{k}.json"
+    torch.save(state, pt.with_suffix(".pt.tmp"))
+    os.replace(pt.with_suffix(".pt.tmp"), pt)
+    js.with_suffix(".json.tmp").write_text(json.dumps({"k": k, **meta}, indent=1))
+    os.replace(js.with_suffix(".json.tmp"), js)
+    return pt
+
+
+def latest_checkpoint(run_dir: str | Path) -> int | None:
+    """The highest k with both files present, or None."""
+    folder = checkpoint_dir(run_dir)
+    ks = [int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit() and (folder / f"{p.stem}.pt").exists()]
+    return max(ks) if ks else None
+
+
+def load_state(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:  # a truncated or foreign file: say which
+        raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from e
+
+
+def load_tokenizer(path: str | Path, map_location: str | torch.device = "cpu") -> VisualTokenizer:
+    """The student tokenizer of a checkpoint `.pt` file, in eval mode."""
+    state = load_state(path, map_location)
+    model = VisualTokenizer(spec_from_dict(state["spec"]))
+    model.load_state_dict(state["model"])
+    return model.to(map_location).eval()
+
+
+def spec_dict(model: VisualTokenizer) -> dict[str, Any]:
+    return dataclasses.asdict(model.spec)
