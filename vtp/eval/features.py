@@ -31,10 +31,12 @@ RECIPE_VERSION = 1  # bump when the architecture or training loop changes: it is
 class FeatureNetConfig:
     image_size: int = 32
     dataset_seed: int = 0
-    train_samples: int = 6000
+    # 12k images x 10 epochs: 99.1% held-out accuracy at 32 px (6k x 6 gave 66%); ~10 min once per
+    # sweep on 1 busy CPU thread, then cached
+    train_samples: int = 12000
     heldout_samples: int = 1000
     heldout_offset: int = 50_000_000  # far from any training prefix of the same stream
-    epochs: int = 6
+    epochs: int = 10
     batch_size: int = 128
     lr: float = 3e-3
     width: int = 32
