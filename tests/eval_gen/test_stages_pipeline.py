@@ -97,11 +97,12 @@ def test_pipeline_logs_the_agreed_metrics(sweep):
     assert d["steps"] == 20 and (root / "runs" / "dit" / "dit_ema.pt").is_file()
 
     rec = Recorder()
-    out = eval_stage.run(ctx(root, "eval", {"num_samples": 40, "steps": 3, "reference_images": 100, "feature_net": FEAT},
+    out = eval_stage.run(ctx(root, "eval", {"num_samples": 40, "steps": 3, "reference_images": 100, "feature_net": FEAT,
+                                            "precision_recall": True},
                              {"tokenizer": tok_dir, "extract": ext_dir, "dit": root / "runs" / "dit"}, rec))
     assert rec.tags["gen_fd_network"].startswith("shapes-cnn-") and rec.params["gen_fd_network"] == rec.tags["gen_fd_network"]
     assert set(rec.metrics) == {"gen_fd", "gen_fd_network_accuracy", "oracle_accuracy", "tokenizer_flops",
-                                "tokenizer_params", "tokenizer_samples_seen"}
+                                "tokenizer_params", "tokenizer_samples_seen", "precision", "recall"}
     assert rec.metrics["tokenizer_flops"] == 1.5e12 and rec.metrics["tokenizer_params"] == 12345
     assert rec.metrics["gen_fd"] > 0 and 0 <= rec.metrics["oracle_accuracy"] <= 1
     assert out["gen_fd"] == rec.metrics["gen_fd"]

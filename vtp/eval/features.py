@@ -24,7 +24,7 @@ from torch import nn
 from vtp.config import to_dict
 from vtp.data.synthetic import NUM_CLASSES, render
 
-RECIPE_VERSION = 1  # bump when the architecture or training loop changes: it is part of the hash
+RECIPE_VERSION = 2  # bump when the architecture or training loop changes: it is part of the hash
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,11 @@ def train_feature_net(cfg: FeatureNetConfig) -> FeatureNet:
     x, y = render_batch(0, cfg.train_samples, image_size=cfg.image_size, seed=cfg.dataset_seed)
     g = torch.Generator().manual_seed(cfg.seed)
     model = ShapesCNN(cfg.width)
-    with torch.no_grad():  # init from our generator, not the global one
-        for p in model.parameters():
-            if p.dim() > 1:
-                p.copy_(torch.randn(p.shape, generator=g) * (2 / p[0].numel()) ** 0.5)
+    with torch.no_grad():  # init from our generator, nothing from the global RNG (GroupNorm: ones/zeros)
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2 / m.weight[0].numel()) ** 0.5)
+                m.bias.zero_()
     steps = cfg.epochs * (cfg.train_samples // cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)

@@ -4,7 +4,8 @@ Metrics (INTERFACES.md): `gen_fd` over the fallback network named in the tag/par
 (with `gen_fd_network_accuracy`, its held-out accuracy), `oracle_accuracy` (share of samples the
 oracle classifies as the class they were conditioned on), `gfid` only when the standard FID Inception
 weights file was given by path (checked by its sha256), and `tokenizer_flops` / `tokenizer_params` /
-`tokenizer_samples_seen` copied from the checkpoint json. With weights that are not the standard file
+`tokenizer_samples_seen` copied from the checkpoint json; optionally `precision` / `recall`
+(Kynkaanniemi et al. 2019) over the fallback network's features. With weights that are not the standard file
 the Inception distance is logged as `inception_fd` with the tag `inception_network`, never as gfid.
 """
 
@@ -20,8 +21,9 @@ import numpy as np
 import torch
 
 from vtp.config import ConfigError, from_dict, to_dict
-from vtp.eval.features import FeatureNetConfig, load_or_train_feature_net
+from vtp.eval.features import FeatureNetConfig, load_or_train_feature_net, render_batch
 from vtp.eval.frechet import RunningStats, frechet_distance
+from vtp.eval.precision_recall import precision_recall
 from vtp.eval.refstats import synthetic_reference_stats
 from vtp.eval.sampling import class_velocity, sample
 from vtp.stages.api import RunContext
@@ -42,6 +44,7 @@ class EvalConfig:
     inception_reference_images: int = 10000
     feature_net: FeatureNetConfig = field(default_factory=FeatureNetConfig)
     cache_dir: str = ""  # "" = <sweep folder>/cache (run dirs are <sweep>/runs/<key>)
+    precision_recall: bool = False  # k-NN precision/recall (k=3) against num_samples real images
     seed: int = 0
 
     def validate(self) -> None:
@@ -93,6 +96,12 @@ def evaluate(images: torch.Tensor, labels: torch.Tensor, *, cfg: EvalConfig, dat
         "gen_fd_network_accuracy": net.heldout_accuracy,
         "oracle_accuracy": (pred == labels).float().mean().item(),
     }
+    if cfg.precision_recall:
+        real = render_batch(0, cfg.num_samples, image_size=size, seed=dataset_seed)[0]
+        with torch.no_grad():
+            fr = torch.cat([model.features(real[i:i + 250]) for i in range(0, len(real), 250)])
+            ff = torch.cat([model.features(images[i:i + 250]) for i in range(0, len(images), 250)])
+        metrics["precision"], metrics["recall"] = precision_recall(fr, ff)
     tags = {"gen_fd_network": net.name}
     if cfg.inception_weights:
         from vtp.eval.inception import FEATURE_DIM, load_fid_inception
