@@ -1,0 +1,39 @@
+"""Stage `dit`: train the sweep's fixed-spec DiT on one extract run's normalised latents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from vtp.config import ConfigError, from_dict, to_dict
+from vtp.stages.api import RunContext
+from vtp.stages.extract import load_shards
+from vtp.train.dit import train_dit
+from vtp.train.dit_config import DiTTrainConfig
+
+
+def normalise(latents: torch.Tensor, manifest: dict) -> torch.Tensor:
+    mean = torch.tensor(manifest["mean"])[None, :, None, None]  # (1, d, 1, 1)
+    std = torch.tensor(manifest["std"])[None, :, None, None]
+    return (latents - mean) / std
+
+
+def denormalise(latents: torch.Tensor, manifest: dict) -> torch.Tensor:
+    mean = torch.tensor(manifest["mean"], device=latents.device)[None, :, None, None]
+    std = torch.tensor(manifest["std"], device=latents.device)[None, :, None, None]
+    return latents * std + mean
+
+
+def run(ctx: RunContext) -> dict:
+    cfg = from_dict(DiTTrainConfig, dict(ctx.config), where=f"run {ctx.key} config", key="dit")
+    if "extract" not in ctx.parents:
+        raise ConfigError(ctx.key, "parents", "stage dit needs an extract parent")
+    ext = Path(ctx.parents["extract"])
+    manifest = json.loads((ext / "latents.json").read_text())
+    latents, labels = load_shards(ext, manifest["shards"])
+    ctx.tracker.log_params({f"dit.{k}": v for k, v in to_dict(cfg).items()})
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return train_dit(cfg, latents=normalise(latents, manifest), labels=labels,
+                     num_classes=manifest["num_classes"], run_dir=ctx.run_dir, tracker=ctx.tracker, device=device)

@@ -1,0 +1,143 @@
+"""Stage `eval`: sample the DiT, decode with the tokenizer's own decoder, and score the images.
+
+Metrics (INTERFACES.md): `gen_fd` over the fallback network named in the tag/param `gen_fd_network`
+(with `gen_fd_network_accuracy`, its held-out accuracy), `oracle_accuracy` (share of samples the
+oracle classifies as the class they were conditioned on), `gfid` only when the standard FID Inception
+weights file was given by path (checked by its sha256), and `tokenizer_flops` / `tokenizer_params` /
+`tokenizer_samples_seen` copied from the checkpoint json; optionally `precision` / `recall`
+(Kynkaanniemi et al. 2019) over the fallback network's features. With weights that are not the standard file
+the Inception distance is logged as `inception_fd` with the tag `inception_network`, never as gfid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from vtp.config import ConfigError, from_dict, to_dict
+from vtp.eval.features import FeatureNetConfig, load_or_train_feature_net, render_batch
+from vtp.eval.frechet import RunningStats, frechet_distance
+from vtp.eval.precision_recall import precision_recall
+from vtp.eval.refstats import synthetic_reference_stats
+from vtp.eval.sampling import class_velocity, sample
+from vtp.stages.api import RunContext
+from vtp.stages.dit import denormalise
+from vtp.stages.extract import load_checkpoint_tokenizer
+from vtp.train.dit import load_dit_ema
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    num_samples: int = 2000
+    sampler: Literal["euler", "heun"] = "euler"
+    steps: int = 50
+    guidance: float = 1.0  # off, as in the VTP paper's probe
+    batch_size: int = 250
+    reference_images: int = 5000
+    inception_weights: str = ""  # path to pytorch-fid's pt_inception-2015-12-05-6726825d.pth; "" = skip
+    inception_reference_images: int = 10000
+    feature_net: FeatureNetConfig = field(default_factory=FeatureNetConfig)
+    cache_dir: str = ""  # "" = <sweep folder>/cache (run dirs are <sweep>/runs/<key>)
+    precision_recall: bool = False  # k-NN precision/recall (k=3) against num_samples real images
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("num_samples", "steps", "batch_size", "reference_images"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_samples < 2:
+            raise ValueError("num_samples must be >= 2 for a covariance")
+
+
+@torch.no_grad()
+def generate(dit, tokenizer, manifest: dict, cfg: EvalConfig, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(images (N, 3, H, W) in [-1, 1], conditioning labels (N,)) with balanced classes."""
+    g = torch.Generator().manual_seed(cfg.seed)
+    labels = torch.arange(cfg.num_samples) % manifest["num_classes"]  # (N,)
+    shape = tuple(manifest["latent_shape"])
+    images = []
+    for start in range(0, cfg.num_samples, cfg.batch_size):
+        y = labels[start:start + cfg.batch_size].to(device)
+        noise = torch.randn((len(y), *shape), generator=g).to(device)  # (B, d, h, w)
+        v = class_velocity(dit, y, null_label=dit.null_label, guidance=cfg.guidance)
+        z = denormalise(sample(v, noise, steps=cfg.steps, method=cfg.sampler), manifest)
+        images.append(tokenizer.decode(z).clamp(-1, 1).cpu())  # (B, 3, H, W)
+    return torch.cat(images), labels
+
+
+def _stats(fn, images: torch.Tensor, dim: int, batch: int = 250) -> RunningStats:
+    st = RunningStats(dim)
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            st.update(fn(images[i:i + batch]).double().cpu().numpy())
+    return st
+
+
+def evaluate(images: torch.Tensor, labels: torch.Tensor, *, cfg: EvalConfig, dataset_seed: int, cache: Path) -> tuple[dict, dict]:
+    """(metrics, tags) for generated images on the built-in dataset."""
+    size = images.shape[-1]
+    fcfg = dataclasses.replace(cfg.feature_net, image_size=size, dataset_seed=dataset_seed)
+    net = load_or_train_feature_net(fcfg, cache)
+    model = net.model
+    mu_r, cov_r = synthetic_reference_stats(
+        model.features, network_id=net.content_hash, dim=model.feature_dim, image_size=size,
+        dataset_seed=dataset_seed, num_images=cfg.reference_images, cache_dir=cache)
+    gen = _stats(model.features, images, model.feature_dim)
+    with torch.no_grad():
+        pred = torch.cat([model(images[i:i + 250]).argmax(1) for i in range(0, len(images), 250)])
+    metrics = {
+        "gen_fd": frechet_distance(gen.mean(), gen.cov(), mu_r, cov_r),
+        "gen_fd_network_accuracy": net.heldout_accuracy,
+        "oracle_accuracy": (pred == labels).float().mean().item(),
+    }
+    if cfg.precision_recall:
+        real = render_batch(0, cfg.num_samples, image_size=size, seed=dataset_seed)[0]
+        with torch.no_grad():
+            fr = torch.cat([model.features(real[i:i + 250]) for i in range(0, len(real), 250)])
+            ff = torch.cat([model.features(images[i:i + 250]) for i in range(0, len(images), 250)])
+        metrics["precision"], metrics["recall"] = precision_recall(fr, ff)
+    tags = {"gen_fd_network": net.name}
+    if cfg.inception_weights:
+        from vtp.eval.inception import FEATURE_DIM, load_fid_inception
+
+        inc = load_fid_inception(cfg.inception_weights)
+        mu_i, cov_i = synthetic_reference_stats(
+            inc, network_id=inc.sha256, dim=FEATURE_DIM, image_size=size, dataset_seed=dataset_seed,
+            num_images=cfg.inception_reference_images, cache_dir=cache)
+        gi = _stats(inc, images, FEATURE_DIM, batch=50)
+        fd = frechet_distance(gi.mean(), gi.cov(), mu_i, cov_i)
+        metrics["gfid" if inc.is_standard else "inception_fd"] = fd
+        tags["inception_network"] = inc.name
+    return metrics, tags
+
+
+def run(ctx: RunContext) -> dict:
+    cfg = from_dict(EvalConfig, dict(ctx.config), where=f"run {ctx.key} config", key="eval")
+    for p in ("extract", "dit"):
+        if p not in ctx.parents:
+            raise ConfigError(ctx.key, "parents", f"stage eval needs a {p} parent")
+    ext_dir, dit_dir = Path(ctx.parents["extract"]), Path(ctx.parents["dit"])
+    manifest = json.loads((ext_dir / "latents.json").read_text())
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else Path(ctx.run_dir).parent.parent / "cache"
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    tokenizer, info = load_checkpoint_tokenizer(ctx)
+    tokenizer = tokenizer.to(device)
+    dit = load_dit_ema(dit_dir / "dit_ema.pt", map_location=device)
+    images, labels = generate(dit, tokenizer, manifest, cfg, device)
+    metrics, tags = evaluate(images, labels, cfg=cfg, dataset_seed=manifest["config"]["dataset_seed"], cache=cache)
+    for src, dst in (("flops", "tokenizer_flops"), ("encoder_params", "tokenizer_params"),
+                     ("samples_seen", "tokenizer_samples_seen")):
+        if src in info:
+            metrics[dst] = float(info[src])
+    ctx.tracker.log_params({"gen_fd_network": tags["gen_fd_network"], **{f"eval.{k}": v for k, v in to_dict(cfg).items()
+                                                                         if k != "feature_net"}})
+    ctx.tracker.set_tags(tags)
+    ctx.tracker.log_metrics(metrics, step=ctx.checkpoint or 0)
+    np.save(Path(ctx.run_dir) / "samples_preview.npy", images[:64].numpy())
+    return {**metrics, **tags}
