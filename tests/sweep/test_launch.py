@@ -13,7 +13,7 @@ from vtp.sweep.ledger import read_json
 from vtp.sweep.planner import plan
 from vtp.sweep.spec import load_sweep
 
-TINY = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"
+TINY = Path(__file__).resolve().parents[2] / "sweeps" / "smoke_local.yaml"
 
 CHAIN = """
 name: chain
@@ -98,13 +98,13 @@ def test_local_executor_cli_wait_and_relaunch(tmp_path, capsys):
     assert "submitted 12 of 12 runs" in out
     assert main(["launch", str(TINY), root, "tracking.enabled=false"]) == 0
     assert "submitted 0 of 12 runs" in capsys.readouterr().out
-    assert main(["status", str(tmp_path / "out" / "tiny")]) == 0
+    assert main(["status", str(tmp_path / "out" / "smoke-local")]) == 0
     text = capsys.readouterr().out
     assert "tokenizer" in text and "failed" in text
-    st = status(tmp_path / "out" / "tiny")
+    st = status(tmp_path / "out" / "smoke-local")
     assert st.counts() == {"tokenizer": {"done": 4}, "downstream": {"done": 8}}
-    assert main(["status", str(tmp_path / "out" / "tiny"), "--watch"]) == 0  # returns once nothing is active
-    assert main(["cancel", str(tmp_path / "out" / "tiny")]) == 0
+    assert main(["status", str(tmp_path / "out" / "smoke-local"), "--watch"]) == 0  # returns once nothing is active
+    assert main(["cancel", str(tmp_path / "out" / "smoke-local")]) == 0
     assert "cancelled 0 jobs" in capsys.readouterr().out
 
 

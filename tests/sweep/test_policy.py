@@ -10,7 +10,7 @@ from vtp.sweep.planner import plan
 from vtp.sweep.spec import load_sweep
 from vtp.sweep.states import JobState
 
-TINY = Path(__file__).resolve().parents[2] / "sweeps" / "tiny.yaml"
+TINY = Path(__file__).resolve().parents[2] / "sweeps" / "smoke_local.yaml"
 
 
 def setup(tmp_path, parent_job: JobState):

@@ -12,7 +12,7 @@ from vtp.sweep.runs import expand
 from vtp.sweep.spec import load_sweep, parse_override
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ROOT / "sweeps" / "tiny.yaml"
+TINY = ROOT / "sweeps" / "smoke_local.yaml"
 
 
 def write(tmp_path, text, name="spec.yaml"):

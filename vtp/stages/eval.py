@@ -44,6 +44,10 @@ class EvalConfig:
     inception_reference_images: int = 10000
     feature_net: FeatureNetConfig = field(default_factory=FeatureNetConfig)
     cache_dir: str = ""  # "" = <sweep folder>/cache (run dirs are <sweep>/runs/<key>)
+    # bottleneck linear probe of the same checkpoint (understanding, the paper's scaling metric),
+    # logged beside gen_fd so analysis can correlate the two; 0 images = skip
+    probe_train_images: int = 2000
+    probe_test_images: int = 1000
     precision_recall: bool = False  # k-NN precision/recall (k=3) against num_samples real images
     seed: int = 0
 
@@ -131,6 +135,12 @@ def run(ctx: RunContext) -> dict:
     dit = load_dit_ema(dit_dir / "dit_ema.pt", map_location=device)
     images, labels = generate(dit, tokenizer, manifest, cfg, device)
     metrics, tags = evaluate(images, labels, cfg=cfg, dataset_seed=manifest["config"]["dataset_seed"], cache=cache)
+    if cfg.probe_train_images > 0:
+        from vtp.eval.probe import synthetic_linear_probe
+
+        metrics["linear_probe"] = synthetic_linear_probe(
+            tokenizer, image_size=images.shape[-1], n_train=cfg.probe_train_images,
+            n_test=cfg.probe_test_images, seed=manifest["config"]["dataset_seed"])
     for src, dst in (("flops", "tokenizer_flops"), ("encoder_params", "tokenizer_params"),
                      ("samples_seen", "tokenizer_samples_seen")):
         if src in info:
