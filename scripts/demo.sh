@@ -2,10 +2,16 @@
 # The main job on the embedded default: local executor, MLflow SQLite store in the sweep folder,
 # the built-in offline dataset. Set-up included; re-running skips every finished run.
 #   bash scripts/demo.sh [SPEC] [key=value overrides...]   (default spec: sweeps/tiny.yaml)
+# It launches the sweep and waits (a live table per stage), exports the MLflow store to a Parquet
+# snapshot, fits the laws and writes the report, then prints the report's path.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VTP_SYSTEM=${VTP_SYSTEM:-0} bash scripts/setup.sh   # the local path needs no system services
 export RAY_AUTH_MODE=disabled PYTHONUNBUFFERED=1
 spec=${1:-sweeps/tiny.yaml}
 shift || true
-exec .venv/bin/vtp-sweep launch "$spec" --wait "$@"
+.venv/bin/vtp-sweep launch "$spec" --wait "$@"
+folder=$(.venv/bin/vtp-sweep folder "$spec" "$@")
+.venv/bin/vtp-analyze export "$folder" -o "$folder/runs.parquet"
+.venv/bin/vtp-analyze report "$folder/runs.parquet" -o "$folder/report"
+echo "report: $folder/report/report.html"

@@ -188,3 +188,8 @@ def test_moving_a_sweep_to_another_executor_reruns_only_unfinished_runs(tmp_path
     local = chain(tmp_path, executor="local", extra=["axes.fail=[false]"])
     assert {p.action for p in plan(local, code_version="t")} == {"skip"}
     assert launch(local, code_version="t").submitted == ()
+
+
+def test_folder_command_prints_where_the_sweep_lives(tmp_path, capsys):
+    assert main(["folder", str(TINY), f"root={tmp_path}"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "smoke-local")

@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
         else:
             c.add_argument("--wait", action="store_true", help="block with a live table until all runs end")
             c.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many s")
+    c = sub.add_parser("folder", help="print the sweep folder a spec (and overrides) resolves to")
+    c.add_argument("spec", type=Path)
+    c.add_argument("overrides", nargs="*")
+    c = sub.add_parser("ui", help="serve the sweep's MLflow store with a real mlflow server on 127.0.0.1")
+    c.add_argument("sweep", type=Path, nargs="?", default=None)
+    c.add_argument("--port", type=int, default=5000)
     for name, help_ in (("status", "counts per stage and failures, from the sweep folder alone"),
                         ("cancel", "cancel every queued or running job of the sweep")):
         c = sub.add_parser(name, help=help_)
@@ -114,7 +120,14 @@ def _main(argv: list[str] | None) -> int:
             st = launch_until_done(sweep, retry_failed=args.retry_failed, timeout_s=args.timeout, on_launch=_said,
                                    on_poll=lambda s: _live(s, tty, last))
             return 1 if st.failures() else 0
+        if args.command == "folder":
+            print(load_sweep(args.spec, args.overrides).folder)
+            return 0
         folder = _sweep_dir(args.sweep)
+        if args.command == "ui":
+            from vtp.tracking.server import main as serve
+
+            return serve([str(folder), "--port", str(args.port)])
         if args.command == "status":
             if args.watch:
                 last = []
