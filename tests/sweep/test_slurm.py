@@ -78,7 +78,7 @@ def test_child_of_failed_parent_is_cancelled_and_blocked(slurm_cluster, tmp_path
 
 
 def test_requeued_job_resumes_to_the_uninterrupted_result(slurm_cluster, tmp_path):
-    sweep = spec(tmp_path, steps=30, sleep=0.3)
+    sweep = spec(tmp_path, steps=30, sleep=0.3, extra=["tracking.enabled=true"])
     launch(sweep)
     parent = next(p.run for p in plan(sweep) if p.run.stage == "parent")
     state_file = sweep.folder / "runs" / parent.key / "smoke_state.json"
@@ -94,6 +94,14 @@ def test_requeued_job_resumes_to_the_uninterrupted_result(slurm_cluster, tmp_pat
     assert res["value"] == expected(0, 30) and res["resumes"] >= 1
     assert job_ids(sweep.folder)[parent.key] == job  # same job, same run key
     assert st.counts()["child"] == {"done": 1}
+    # the requeued job logged into the same MLflow run: exactly one run for its key, finished,
+    # with every saved step of both attempts
+    import sqlite3
+
+    db = sqlite3.connect(sweep.folder / "mlflow.db")
+    rows = db.execute("select r.run_uuid, r.status from runs r join tags t on t.run_uuid = r.run_uuid "
+                      "where t.key = 'vtp.run_key' and t.value = ?", (parent.key,)).fetchall()
+    assert len(rows) == 1 and rows[0][1] == "FINISHED", rows
 
 
 def test_arrays_are_chunked_by_max_array_size(slurm_cluster, tmp_path):
