@@ -31,9 +31,13 @@ def series_rows(res: LawsResult) -> list[list[str]]:
     for r in res.series:
         slope = ci(r.slope.slope, r.slope.lo, r.slope.hi) if r.slope else "-"
         if r.fit is not None:
-            params = "; ".join(
-                f"{k}={ci(v, *(r.boot.ci(k, res.settings.level) if r.boot else (None, None)))}"
-                for k, v in r.fit.natural.items())
+            if r.boot is not None and r.boot.n_units < 2:
+                # resampling a single run reproduces it: a zero-width interval would be a lie
+                params = "; ".join(f"{k}={fmt(v)}" for k, v in r.fit.natural.items()) + " (no CI: 1 run)"
+            else:
+                params = "; ".join(
+                    f"{k}={ci(v, *(r.boot.ci(k, res.settings.level) if r.boot else (None, None)))}"
+                    for k, v in r.fit.natural.items())
             conv = f"ok (grad {r.fit.grad_norm:.1e}, {r.fit.n_agree}/{r.fit.n_starts} starts agree)"
             form = r.chosen
         else:
