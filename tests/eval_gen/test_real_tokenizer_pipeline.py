@@ -51,7 +51,8 @@ def test_real_tokenizer_checkpoint_through_all_stages(tmp_path):
     assert ext["latent_shape"] == [8, 4, 4] and ext["num_latents"] == 128
     dit_stage.run(ctx("dit", {"steps": 5, "batch_size": 8}))
     rec = Recorder()
-    eval_stage.run(ctx("eval", {"num_samples": 20, "steps": 2, "reference_images": 50, "feature_net": FEAT}, rec))
+    eval_stage.run(ctx("eval", {"num_samples": 20, "steps": 2, "reference_images": 50, "feature_net": FEAT,
+                                  "probe_train_images": 100, "probe_test_images": 50}, rec))
     assert torch.isfinite(torch.tensor(rec.metrics["gen_fd"]))
     assert rec.metrics["tokenizer_flops"] == info["flops"] > 0
-    assert rec.metrics["tokenizer_samples_seen"] == 64 and rec.metrics["tokenizer_params"] == info["encoder_params"]
+    assert rec.metrics["tokenizer_samples_seen"] == info["samples_seen"] > 0 and rec.metrics["tokenizer_params"] == info["encoder_params"]

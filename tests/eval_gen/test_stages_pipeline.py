@@ -98,7 +98,8 @@ def test_pipeline_logs_the_agreed_metrics(sweep):
 
     rec = Recorder()
     out = eval_stage.run(ctx(root, "eval", {"num_samples": 40, "steps": 3, "reference_images": 100, "feature_net": FEAT,
-                                            "precision_recall": True},
+                                            "precision_recall": True,
+                                            "probe_train_images": 0},  # the stand-in has no features()
                              {"tokenizer": tok_dir, "extract": ext_dir, "dit": root / "runs" / "dit"}, rec))
     assert rec.tags["gen_fd_network"].startswith("shapes-cnn-") and rec.params["gen_fd_network"] == rec.tags["gen_fd_network"]
     assert set(rec.metrics) == {"gen_fd", "gen_fd_network_accuracy", "oracle_accuracy", "tokenizer_flops",
@@ -119,7 +120,8 @@ def test_eval_with_unverified_inception_weights_is_not_called_gfid(sweep, tmp_pa
     torch.save(fid_inception_v3().state_dict(), weights)
     rec = Recorder()
     eval_stage.run(ctx(root, "eval", {"num_samples": 6, "steps": 2, "reference_images": 20, "feature_net": FEAT,
-                                      "inception_weights": str(weights), "inception_reference_images": 6},
+                                      "inception_weights": str(weights), "inception_reference_images": 6,
+                                      "probe_train_images": 0},
                        {"tokenizer": tok_dir, "extract": ext_dir, "dit": root / "runs" / "dit"}, rec))
     assert "gfid" not in rec.metrics and rec.metrics["inception_fd"] >= 0
     assert rec.tags["inception_network"].startswith("inception-v3-fid-unverified-")

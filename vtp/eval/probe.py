@@ -10,7 +10,8 @@ import torch
 @torch.no_grad()
 def pooled_bottleneck(model, images: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
     """(N, 3, H, W) -> (N, d): bottleneck tokens averaged over patches."""
-    device = next(model.parameters()).device
+    first = next(iter(model.parameters()), None)  # a parameter-free stand-in model lives on the CPU
+    device = first.device if first is not None else torch.device("cpu")
     out = []
     for i in range(0, images.shape[0], batch_size):
         _, _, z = model.features(images[i : i + batch_size].to(device))  # (b, N, d)
