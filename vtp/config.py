@@ -9,6 +9,7 @@ executed: YAML goes through `yaml.safe_load` only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -135,6 +136,12 @@ def _convert(tp: Any, value: Any, *, where: Any, key: str) -> Any:
     return value
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    # resolving string annotations costs ~1 ms a class; the planner builds thousands of configs
+    return typing.get_type_hints(cls)
+
+
 def from_dict(cls: type[T], data: Any, *, where: str | Path | None = None, key: str = "") -> T:
     """Build the frozen dataclass `cls` from `data`, checking keys and types.
 
@@ -144,7 +151,7 @@ def from_dict(cls: type[T], data: Any, *, where: str | Path | None = None, key: 
     """
     if not isinstance(data, Mapping):
         raise ConfigError(where, key, f"expected a mapping for {cls.__name__}, got {data!r}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [k for k in data if k not in fields]
     if unknown:
