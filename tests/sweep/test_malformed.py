@@ -44,6 +44,8 @@ EXPECTED = {
     "tracking_wrong_type.yaml": ("tracking.uri", "expected a string"),
     "python_tag.yaml": ("<root>", "python/object"),
     "stages_not_list.yaml": ("stages", "list"),
+    "grid_unknown_axis.yaml": ("grids[1].sise", "unknown axis"),
+    "grid_empty_values.yaml": ("grids[0].data", "non-empty"),
 }
 
 

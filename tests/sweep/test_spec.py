@@ -32,6 +32,25 @@ def test_tiny_expands_to_grid_with_fanout():
     assert len({r.key for r in runs}) == 12
 
 
+def test_grids_are_a_union_of_products_sharing_the_centre(tmp_path):
+    spec = write(tmp_path, """
+name: g
+axes: {objective: [ae, vtp], params: [s], data: [100]}
+grids:
+  - {params: [xs, s, m]}
+  - {data: [10, 100, 1000]}
+stages: [{name: t, target: vtp.stages.smoke:run, config: {p: "${axes.params}", d: "${axes.data}"}}]
+""")
+    runs = expand(load_sweep(spec), "v1")
+    got = [(r.axes["objective"], r.axes["params"], r.axes["data"]) for r in runs]
+    # 2 objectives x (3 sizes at data 100 + 3 data sizes at size s), the shared centre once
+    assert len(got) == len(set(got)) == 10
+    assert ("vtp", "s", 100) in got and ("ae", "m", 100) in got and ("ae", "s", 1000) in got
+    assert ("ae", "m", 1000) not in got  # not a product of everything
+    plain = expand(load_sweep(spec, ["grids=[]"]), "v1")
+    assert len(plain) == 2  # no grids: the product of the axes' own lists
+
+
 def test_keys_are_stable_and_depend_on_config_parents_and_code():
     a = {r.key for r in expand(load_sweep(TINY), "v1")}
     assert a == {r.key for r in expand(load_sweep(TINY), "v1")}

@@ -15,7 +15,6 @@ tune run, the key is computed from placeholders, and the launcher does not submi
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +24,8 @@ from typing import Any
 from vtp.config import ConfigError, to_dict
 from vtp.sweep.expr import REF, ExprError, has_ref, interpolate
 from vtp.sweep.ledger import read_json, read_state, run_dir
-from vtp.sweep.spec import StageSpec, Sweep, best_section, resolve_derived, search_scope, tune_stages
+from vtp.sweep.spec import (StageSpec, Sweep, axis_combos, best_section, resolve_derived, search_scope,
+                            tune_stages)
 
 PENDING = "<pending tune result>"  # stands in for a best value before the search has ended
 
@@ -88,8 +88,7 @@ def expand(sweep: Sweep, code_version: str,
     finished search's best values (default: `tune_result` in the sweep folder)."""
     spec, where = sweep.spec, sweep.source
     best = best or (lambda key: tune_result(sweep.folder, key))
-    names = list(spec.axes)
-    combos = [dict(zip(names, values)) for values in itertools.product(*(spec.axes[n] for n in names))]
+    combos = axis_combos(spec)
     index = {s.name: i for i, s in enumerate(spec.stages)}
     by_stage: dict[str, list[tuple[Run, dict]]] = {}
     runs: list[Run] = []

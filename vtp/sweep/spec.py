@@ -2,6 +2,7 @@
 
     name: tiny                         # the sweep folder is <root>/<name>/
     axes: {params: [S, B], objective: [ae, vtp]}   # the grid (cartesian product)
+    grids: [{params: [S]}, {data: [1e5, 1e6]}]     # optional: a union of sub-grids instead (below)
     fixed: {seed: 0}
     derived: {steps: "${fixed.base} * 2"}          # safe arithmetic, see expr.py
     executor: local                    # or {profile: slurm, options: {partition: gpu}}
@@ -9,6 +10,10 @@
     stages:
       - {name: tokenizer, target: pkg.mod:fn, config: {...}, fanout: checkpoints, flops: pkg.mod:fn}
       - {name: extract, target: pkg.mod:fn, after: tokenizer, config: {...}}
+
+`grids` (optional), as in scikit-learn's ParameterGrid given a list: each entry overrides some axes'
+lists, and the sweep is the union of the products, each distinct axis combination once. Three
+one-axis studies that share a centre point cost the sum of their sizes, not the product.
 
 A stage with a `tune:` section (vtp.tune.spec.TuneSpec) is a hyper-parameter search: one run per
 value of its `tune.per` axes, writing `best.json`; other stages use `${<its name>.best.<key>}`.
@@ -18,6 +23,7 @@ Every error names the file, the dotted key path and what was expected (vtp.confi
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +80,7 @@ class SweepSpec:
     name: str
     stages: tuple[StageSpec, ...]
     axes: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    grids: tuple[Mapping[str, tuple[Any, ...]], ...] = ()  # union of sub-grids; empty: the product of axes
     fixed: Mapping[str, Any] = field(default_factory=dict)
     derived: Mapping[str, Any] = field(default_factory=dict)
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
@@ -259,20 +266,47 @@ def _validated(data: Mapping[str, Any], where: str) -> Sweep:
     return Sweep(spec=spec, source=where, profile=profile, stage_profiles=stage_profiles)
 
 
+def axis_combos(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Every axis combination of the sweep, in spec order: the product of `axes`, or with `grids`
+    the union of each sub-grid's product (axes it does not name keep their lists), without repeats."""
+    names = list(spec.axes)
+    out: list[dict[str, Any]] = []
+    seen: set[tuple] = set()
+    for grid in spec.grids or ({},):
+        lists = [grid.get(n, spec.axes[n]) for n in names]
+        for values in itertools.product(*lists):
+            if values not in seen:
+                seen.add(values)
+                out.append(dict(zip(names, values)))
+    return out
+
+
+def _check_values(values: Sequence[Any], key: str, where: str) -> None:
+    if not values:
+        raise ConfigError(where, key, "expected a non-empty list of values")
+    seen = set()
+    for i, v in enumerate(values):
+        if not isinstance(v, (str, int, float, bool)):
+            raise ConfigError(where, f"{key}[{i}]", f"expected a scalar (string or number), got {v!r}")
+        if v in seen:
+            raise ConfigError(where, f"{key}[{i}]", f"duplicate value {v!r}")
+        seen.add(v)
+
+
 def _check_axes(spec: SweepSpec, where: str) -> None:
     for name, values in spec.axes.items():
         key = f"axes.{name}"
         if not NAME.match(str(name)):
             raise ConfigError(where, key, f"axis names must match {NAME.pattern}")
-        if not values:
-            raise ConfigError(where, key, "expected a non-empty list of values")
-        seen = set()
-        for i, v in enumerate(values):
-            if not isinstance(v, (str, int, float, bool)):
-                raise ConfigError(where, f"{key}[{i}]", f"expected a scalar (string or number), got {v!r}")
-            if v in seen:
-                raise ConfigError(where, f"{key}[{i}]", f"duplicate value {v!r}")
-            seen.add(v)
+        _check_values(values, key, where)
+    for i, grid in enumerate(spec.grids):
+        if not grid:
+            raise ConfigError(where, f"grids[{i}]", "expected a mapping of axis name -> list of values")
+        for name, values in grid.items():
+            if name not in spec.axes:
+                raise ConfigError(where, f"grids[{i}].{name}",
+                                  f"unknown axis {name!r}; axes: {', '.join(spec.axes) or '(none)'}")
+            _check_values(values, f"grids[{i}].{name}", where)
     for section in ("fixed", "derived"):
         for name in getattr(spec, section):
             if not NAME.match(str(name)):
