@@ -26,6 +26,13 @@ class BootstrapResult:
     n_converged: int
     n_units: int
 
+    @property
+    def informative(self) -> bool:
+        """False when the converged replicates all give one answer: with as few runs as the form
+        has parameters, the only resamples that identify it are the data itself, and a zero-width
+        interval would be a lie."""
+        return self.n_converged > 1 and any(np.ptp(v) > 0 for v in self.natural.values())
+
     def ci(self, name: str, level: float = 0.95) -> tuple[float, float]:
         """Percentile interval of a natural parameter; (nan, nan) when no replicate converged."""
         draws = self.natural[name]

@@ -66,7 +66,7 @@ class SeriesResult:
     def band(self, xs: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Fitted curve and its pointwise bootstrap band at xs (first x column only)."""
         mid = predict(self.form, self.fit.theta, xs, self.fit.lref)
-        if self.boot is None or len(self.boot.thetas) == 0:
+        if self.boot is None or len(self.boot.thetas) == 0 or not self.boot.informative:
             return mid, mid, mid
         preds = np.array([predict(self.form, t, xs, self.fit.lref) for t in self.boot.thetas])
         q = 100 * (1 - level) / 2
@@ -226,7 +226,7 @@ def series_json(r: SeriesResult, level: float) -> dict:
     if r.fit is not None:
         params = {}
         for name, val in r.fit.natural.items():
-            lo, hi = r.boot.ci(name, level) if r.boot is not None else (float("nan"), float("nan"))
+            lo, hi = r.boot.ci(name, level) if r.boot is not None and r.boot.informative else (float("nan"), float("nan"))
             params[name] = {"estimate": val, "ci": [lo, hi]}
         out.update({"form": r.chosen, "params": params, "convergence": r.fit.report(),
                     "bootstrap": None if r.boot is None else

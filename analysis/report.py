@@ -1,9 +1,10 @@
 """The report: a self-contained HTML page (PNG figures embedded as base64), its Markdown twin,
 and the PNG files, with the fits tables, comparisons and provenance.
 
-Panels with a snapshot: training scaling (x = tokenizer FLOPs, one line per (objective, size)),
-parameter scaling (x = tokenizer params, final checkpoints) and data scaling (x = the data axis,
-final checkpoints), each only when its column is present and varies. A plain table gets one panel.
+Panels with a snapshot: training scaling (x = tokenizer FLOPs, one line per tokenizer config),
+parameter scaling (x = tokenizer params, final checkpoints, one line per objective and data size)
+and data scaling (x = the data axis, final checkpoints, one line per objective and size), each only
+when its column is present and varies, each line only where its x varies (see `along`). A plain table gets one panel.
 """
 
 from __future__ import annotations
@@ -21,10 +22,8 @@ import pandas as pd
 
 from analysis.figures import scaling_figure
 from analysis.laws import DEFAULT_LAWS, LawSettings, LawsResult, fit_laws
-from analysis.table import Columns, Table
+from analysis.table import DATA_COLUMNS, Columns, Table, varies
 from analysis.text import HEADER, comparison_lines, series_rows
-
-DATA_COLUMNS = ("axis.data", "axis.unique_samples", "param.unique_samples", "metric.tokenizer_unique_samples")
 
 
 @dataclass(frozen=True)
@@ -58,23 +57,33 @@ def final_checkpoints(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["checkpoint"] == last]
 
 
-def _varies(frame: pd.DataFrame, col: str) -> bool:
-    return col in frame.columns and pd.to_numeric(frame[col], errors="coerce").nunique() > 1
+def along(frame: pd.DataFrame, x: str, by: tuple[str, ...]) -> pd.DataFrame:
+    """The rows of the series (groups of `by`) in which x takes at least two values: in a sweep made
+    of one-axis studies (spec `grids`), the parameter study is the series where size varies, and a
+    run of the data study is not a one-point series of it."""
+    if not by:
+        return frame
+    x_values = pd.to_numeric(frame[x], errors="coerce")
+    counts = x_values.groupby([frame[c] for c in by], dropna=False).transform("nunique")
+    return frame[counts >= 2]
 
 
 def default_panels(table: Table, frame: pd.DataFrame, cols: Columns) -> list[Panel]:
     panels = [Panel("training", "Training scaling", cols.x, frame, cols)]
     if table.snapshot_version is None or cols.x2:
         return panels
-    fam = (cols.family,) if cols.family else ()
     final = final_checkpoints(frame)
-    if _varies(final, "metric.tokenizer_params") and cols.x != "metric.tokenizer_params":
-        panels.append(Panel("parameters", "Parameter scaling", "tokenizer parameters", final,
-                            replace(cols, x="metric.tokenizer_params", by=fam)))
-    data_col = next((c for c in DATA_COLUMNS if _varies(final, c)), None)
+    fam = (cols.family,) if cols.family else ()
+    data_col = next((c for c in DATA_COLUMNS if varies(final, c)), None)
+    if varies(final, "metric.tokenizer_params") and cols.x != "metric.tokenizer_params":
+        by = fam + ((data_col,) if data_col else ())
+        panels.append(Panel("parameters", "Parameter scaling", "tokenizer parameters",
+                            along(final, "metric.tokenizer_params", by),
+                            replace(cols, x="metric.tokenizer_params", by=by)))
     if data_col and data_col != cols.x:
-        size = tuple(c for c in cols.by if c not in fam)
-        panels.append(Panel("data", "Data scaling", "training images", final, replace(cols, x=data_col, by=fam + size)))
+        by = fam + tuple(c for c in cols.by if c not in fam and c != data_col)
+        panels.append(Panel("data", "Data scaling", "training images", along(final, data_col, by),
+                            replace(cols, x=data_col, by=by)))
     return panels
 
 

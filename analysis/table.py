@@ -3,7 +3,7 @@
 A snapshot (vtp.tracking.export) is one Parquet file with `vtp_snapshot_version` in its key-value
 metadata; with one, the defaults of INTERFACES.md apply: eval rows, x = tokenizer FLOPs,
 y = gfid when present else gen_fd (labelled with its network, never called FID), one series per
-(objective, params), family = objective, bootstrap unit = root_key.
+(objective, params, data size when it varies), family = objective, bootstrap unit = root_key.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 SNAPSHOT_KEY = b"vtp_snapshot_version"
+# Where a snapshot keeps the data-scaling x (number of unique training images), first match wins.
+DATA_COLUMNS = ("axis.data", "axis.unique_samples", "param.unique_samples", "metric.tokenizer_unique_samples")
 
 
 class TableError(ValueError):
@@ -77,6 +79,10 @@ def load_table(path: str | Path) -> Table:
     return Table(frame=frame, path=str(path), sha256=file_sha256(path), snapshot_version=version)
 
 
+def varies(frame: pd.DataFrame, col: str) -> bool:
+    return col in frame.columns and pd.to_numeric(frame[col], errors="coerce").nunique() > 1
+
+
 def _present(frame: pd.DataFrame, col: str) -> bool:
     return col in frame.columns and frame[col].notna().any()
 
@@ -121,8 +127,9 @@ def choose_columns(table: Table, *, x: str | None = None, y: str | None = None,
             x = "metric.tokenizer_flops"
         if y is None:
             y = "metric.gfid" if _present(frame, "metric.gfid") else "metric.gen_fd"
-        if by is None:
+        if by is None:  # one series per tokenizer config: (objective, size) and the data size if it varies
             by = tuple(c for c in ("axis.objective", "axis.params") if c in frame.columns)
+            by += next(((c,) for c in DATA_COLUMNS if varies(frame, c)), ())
         if family is None and "axis.objective" in frame.columns:
             family = "axis.objective"
         if unit is None and "root_key" in frame.columns:

@@ -31,9 +31,10 @@ def series_rows(res: LawsResult) -> list[list[str]]:
     for r in res.series:
         slope = ci(r.slope.slope, r.slope.lo, r.slope.hi) if r.slope else "-"
         if r.fit is not None:
-            if r.boot is not None and r.boot.n_units < 2:
-                # resampling a single run reproduces it: a zero-width interval would be a lie
-                params = "; ".join(f"{k}={fmt(v)}" for k, v in r.fit.natural.items()) + " (no CI: 1 run)"
+            if r.boot is not None and not r.boot.informative:
+                # resampling too few runs reproduces the data: a zero-width interval would be a lie
+                why = "1 run" if r.boot.n_units < 2 else f"{r.boot.n_units} runs, every usable resample is the data itself"
+                params = "; ".join(f"{k}={fmt(v)}" for k, v in r.fit.natural.items()) + f" (no CI: {why})"
             else:
                 params = "; ".join(
                     f"{k}={ci(v, *(r.boot.ci(k, res.settings.level) if r.boot else (None, None)))}"

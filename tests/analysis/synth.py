@@ -31,31 +31,34 @@ def chinchilla_data(seed: int, n: int = 60, sigma: float = 0.01) -> tuple[np.nda
 
 
 def write_snapshot(path: Path, *, seed: int = 0, network: str = "dinov2-s", with_gfid: bool = False) -> Path:
-    """A vtp snapshot (Parquet, vtp_snapshot_version=1): ae stagnates, vtp scales."""
+    """A vtp snapshot (Parquet, vtp_snapshot_version=1): ae stagnates, vtp scales. The grid is a
+    union of one-axis studies sharing a centre (B, 1e6): sizes S/B/L at 1e6 images, and 1e5/1e6/1e7
+    images at size B, like sweeps/mini.yaml."""
     rng = np.random.default_rng(seed)
     rows = []
-    sizes = {"S": 2.0e6, "B": 8.0e6}
+    sizes = {"S": 2.0e6, "B": 8.0e6, "L": 3.2e7}
+    grid = [(size, 1e6) for size in sizes] + [("B", 1e5), ("B", 1e7)]
     for obj in ("ae", "vtp"):
-        for size, n_params in sizes.items():
-            for data in (1e5, 1e6):
-                root = f"tok-{obj}-{size}-{int(data)}"
-                rows.append({"run_key": root, "stage": "tokenizer", "status": "done", "sweep": "demo",
-                             "root_key": root, "checkpoint": None, "axis.objective": obj, "axis.params": size,
-                             "axis.data": data})
-                for k in (1, 2, 4, 8, 16, 32):
-                    flops = 6.0 * n_params * 2.0e4 * k
-                    scale = flops * (n_params / 2e6) ** 0.5 * (data / 1e5) ** 0.3 / 1e12
-                    fd = (20.0 + 40.0 * scale ** -0.3) if obj == "vtp" else (56.0 + 3.0 * scale ** -0.02)
-                    probe = (0.3 + 0.1 * np.log10(scale + 1)) if obj == "vtp" else 0.2 + 0.01 * np.log10(scale + 1)
-                    rows.append({
-                        "run_key": f"{root}-eval-{k}", "stage": "eval", "status": "done", "sweep": "demo",
-                        "root_key": root, "checkpoint": k, "axis.objective": obj, "axis.params": size,
-                        "axis.data": data, "param.gen_fd_network": network,
-                        "metric.gen_fd": fd * np.exp(rng.normal(0, 0.01)),
-                        "metric.gfid": fd if with_gfid else None,
-                        "metric.linear_probe": probe + rng.normal(0, 0.005),
-                        "metric.tokenizer_flops": flops, "metric.tokenizer_params": n_params,
-                    })
+        for size, data in grid:
+            n_params = sizes[size]
+            root = f"tok-{obj}-{size}-{int(data)}"
+            rows.append({"run_key": root, "stage": "tokenizer", "status": "done", "sweep": "demo",
+                         "root_key": root, "checkpoint": None, "axis.objective": obj, "axis.params": size,
+                         "axis.data": data})
+            for k in (1, 2, 4, 8, 16, 32):
+                flops = 6.0 * n_params * 2.0e4 * k
+                scale = flops * (n_params / 2e6) ** 0.5 * (data / 1e5) ** 0.3 / 1e12
+                fd = (20.0 + 40.0 * scale ** -0.3) if obj == "vtp" else (56.0 + 3.0 * scale ** -0.02)
+                probe = (0.3 + 0.1 * np.log10(scale + 1)) if obj == "vtp" else 0.2 + 0.01 * np.log10(scale + 1)
+                rows.append({
+                    "run_key": f"{root}-eval-{k}", "stage": "eval", "status": "done", "sweep": "demo",
+                    "root_key": root, "checkpoint": k, "axis.objective": obj, "axis.params": size,
+                    "axis.data": data, "param.gen_fd_network": network,
+                    "metric.gen_fd": fd * np.exp(rng.normal(0, 0.01)),
+                    "metric.gfid": fd if with_gfid else None,
+                    "metric.linear_probe": probe + rng.normal(0, 0.005),
+                    "metric.tokenizer_flops": flops, "metric.tokenizer_params": n_params,
+                })
     frame = pd.DataFrame(rows)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"vtp_snapshot_version": b"1"})

@@ -45,9 +45,10 @@ def test_fit_laws_snapshot_defaults(tmp_path, capsys):
     cols = fits["columns"]
     assert cols["x"] == "metric.tokenizer_flops" and cols["y"] == "metric.gen_fd"
     assert cols["family"] == "axis.objective" and cols["unit"] == "root_key"
-    assert len(fits["series"]) == 4  # (ae, vtp) x (S, B)
-    verdicts = {(s["key"]["axis.objective"], s["key"]["axis.params"]): s["verdict"] for s in fits["series"]}
-    assert verdicts[("vtp", "S")] == "scales"
+    # one series per tokenizer config: (ae, vtp) x (S/B/L at 1e6 images, B at 1e5 and 1e7)
+    assert cols["by"] == ["axis.objective", "axis.params", "axis.data"] and len(fits["series"]) == 10
+    verdicts = {tuple(s["key"].values()): s["verdict"] for s in fits["series"]}
+    assert verdicts[("vtp", "S", 1e6)] == "scales" and verdicts[("ae", "B", 1e5)] == "stagnates"
     assert fits["correlations"][0]["status"] == "ok"
 
 

@@ -24,8 +24,15 @@ from typing import Any
 from vtp.config import ConfigError, to_dict
 from vtp.sweep.expr import REF, ExprError, has_ref, interpolate
 from vtp.sweep.ledger import read_json, read_state, run_dir
-from vtp.sweep.spec import (StageSpec, Sweep, axis_combos, best_section, resolve_derived, search_scope,
-                            tune_stages)
+from vtp.sweep.spec import (
+    StageSpec,
+    Sweep,
+    axis_combos,
+    best_section,
+    resolve_derived,
+    search_scope,
+    tune_stages,
+)
 
 PENDING = "<pending tune result>"  # stands in for a best value before the search has ended
 
