@@ -49,7 +49,9 @@ def test_resume_is_bit_for_bit(tmp_path):
 
 def test_checkpoint_files_and_load_tokenizer(tmp_path):
     cfg = _cfg(objective="ae", budget_steps=4)
-    out = train(cfg, run_dir=tmp_path, log=_quiet)
+    seen = []
+    out = train(cfg, run_dir=tmp_path, log=_quiet, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1] == (4, 4)  # the live table's bar ends full
     meta = json.loads((tmp_path / "checkpoints/20.json").read_text())
     assert meta["k"] == 20 and meta["step"] == 2 and meta["samples_seen"] == 2  # ae sees B/8 = 1 image a step
     assert meta["flops"] == pytest.approx(out["flops"] / 2)

@@ -11,6 +11,7 @@ from pathlib import Path
 from vtp.config import ConfigError
 from vtp.sweep.launcher import LaunchReport, SweepStatus, cancel, launch, launch_until_done, status, wait
 from vtp.sweep.planner import format_table, plan
+from vtp.sweep.progress import bar, read_progress
 from vtp.sweep.spec import load_sweep
 
 
@@ -62,6 +63,7 @@ def render(st: SweepStatus) -> str:
     rows = [["stage", *cols]] + [[s, *(str(c.get(k, 0)) for k in cols)] for s, c in counts.items()]
     widths = [max(len(r[i]) for r in rows) for i in range(len(cols) + 1)]
     lines = ["  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in rows]
+    lines += running_lines(st)
     fails = st.failures()
     if fails:
         lines.append(f"failures ({len(fails)}):")
@@ -75,15 +77,36 @@ def render(st: SweepStatus) -> str:
     return "\n".join(lines)
 
 
-def _live(st: SweepStatus, tty: bool, last: list[str]) -> None:
+def running_lines(st: SweepStatus, limit: int = 8) -> list[str]:
+    """One line per running run: stage, key, axis values, checkpoint, and a bar from its progress.json."""
+    out = []
+    running = [k for k, s in st.runs.items() if s.status == "running"]
+    for key in running[:limit]:
+        e = st.entries[key]
+        what = " ".join(f"{a}={v}" for a, v in (e.get("axes") or {}).items())
+        if e.get("checkpoint") is not None:
+            what += f" ckpt={e['checkpoint']}"
+        p = read_progress(st.sweep_dir / "runs" / key)
+        shown = f"{bar(p['done'], p['total'])} {p.get('unit', '')}".rstrip() if p else "starting"
+        out.append(f"  {e['stage']:<10} {key[:8]}  {shown}  {what}")
+    if len(running) > limit:
+        out.append(f"  ... and {len(running) - limit} more running")
+    return (["running:"] + out) if out else []
+
+
+def _live(st: SweepStatus, tty: bool, last: list) -> None:
+    """Redraw in place on a terminal; in a log, print when the counts change or every 30 s."""
     text = render(st)
     if tty:
         if last:
             sys.stdout.write(f"\x1b[{last[0].count(chr(10)) + 1}F\x1b[J")
         print(text, flush=True)
-    elif not last or text != last[0]:
+        last[:] = [text]
+        return
+    counts, now = st.counts(), time.monotonic()
+    if not last or counts != last[1] or now - last[2] >= 30.0:
         print(text + "\n", flush=True)
-    last[:] = [text]
+        last[:] = [text, counts, now]
 
 
 def _said(report: LaunchReport) -> None:
@@ -114,7 +137,7 @@ def _main(argv: list[str] | None) -> int:
             if not args.wait:
                 _said(launch(sweep, retry_failed=args.retry_failed))
                 return 0
-            last: list[str] = []
+            last: list = []
             tty = sys.stdout.isatty()
             # launches again when a tune search ends, for the runs that use its best values
             st = launch_until_done(sweep, retry_failed=args.retry_failed, timeout_s=args.timeout, on_launch=_said,
@@ -130,7 +153,7 @@ def _main(argv: list[str] | None) -> int:
             return serve([str(folder), "--port", str(args.port)])
         if args.command == "status":
             if args.watch:
-                last = []
+                last: list = []
                 wait(folder, on_poll=lambda s: _live(s, sys.stdout.isatty(), last))
             else:
                 print(render(status(folder)))

@@ -65,3 +65,9 @@ class RunContext:
     parents: Mapping[str, Path] = field(default_factory=dict)
     checkpoint: int | None = None
     tracker: Tracker = field(default_factory=NullTracker)
+
+    def progress(self, done: int, total: int, unit: str = "steps") -> None:
+        """Tell the live table how far this run is (`vtp-sweep launch --wait` draws a bar)."""
+        from vtp.sweep.progress import write_progress
+
+        write_progress(self.run_dir, done, total, unit)

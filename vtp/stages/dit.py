@@ -36,4 +36,5 @@ def run(ctx: RunContext) -> dict:
     ctx.tracker.log_params({f"dit.{k}": v for k, v in to_dict(cfg).items()})
     device = "cuda" if torch.cuda.is_available() else "cpu"
     return train_dit(cfg, latents=normalise(latents, manifest), labels=labels,
-                     num_classes=manifest["num_classes"], run_dir=ctx.run_dir, tracker=ctx.tracker, device=device)
+                     num_classes=manifest["num_classes"], run_dir=ctx.run_dir, tracker=ctx.tracker, device=device,
+                     progress=ctx.progress)

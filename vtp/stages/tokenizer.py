@@ -27,4 +27,4 @@ def run(ctx: RunContext) -> Mapping[str, Any]:
         print(msg, flush=True)  # the job log
         log.info(msg)
 
-    return train(cfg, run_dir=ctx.run_dir, tracker=ctx.tracker, log=say)
+    return train(cfg, run_dir=ctx.run_dir, tracker=ctx.tracker, log=say, progress=ctx.progress)

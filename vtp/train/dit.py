@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -66,6 +67,7 @@ def train_step_batch(
 def train_dit(
     cfg: DiTTrainConfig, *, latents: torch.Tensor, labels: torch.Tensor, num_classes: int, run_dir: str | Path,
     tracker: Tracker | None = None, device: str | torch.device = "cpu",
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Train on `latents` (N, C, h, w), already normalised, with class `labels` (N,). Returns a summary."""
     tracker = tracker or NullTracker()
@@ -111,6 +113,8 @@ def train_dit(
         if step % cfg.log_every == 0 or step == cfg.steps:
             tracker.log_metrics({"dit_loss": loss_val, "dit_mse": parts["mse"].item(), "dit_cos": parts["cos"].item(),
                                  "dit_grad_norm": float(grad_norm), "dit_lr": lr_at(step - 1, cfg)}, step=step)
+            if progress is not None:
+                progress(step, cfg.steps)
         # checkpoint
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             checkpoint()

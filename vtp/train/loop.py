@@ -66,6 +66,7 @@ def train(
     device: str | torch.device | None = None,
     log: Callable[[str], None] = print,
     stop_after_step: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) the tokenizer in `run_dir`; return the run's summary.
 
@@ -160,6 +161,8 @@ def train(
             tracker.log_metrics(metrics, step=done)
             losses = " ".join(f"{k}={v:.4f}" for k, v in last.items())
             log(f"step {done}/{sizes.steps} ({100 * done / sizes.steps:.0f}%) {losses} {sps:.1f} samples/s")
+            if progress is not None:
+                progress(done, sizes.steps)
             t0, steps_timed = time.perf_counter(), 0
 
         # --- checkpoint -----------------------------------------------------------------------
