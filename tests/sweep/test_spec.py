@@ -83,13 +83,15 @@ def test_overrides_apply_and_errors_say_command_line():
 @pytest.mark.parametrize("expr, value", [
     ("${fixed.a} * 2 + 1", 7), ("${fixed.a} ** 2", 9), ("${fixed.a} // 2", 1), ("-${fixed.a}", -3),
     ("min(${fixed.a}, 2) * max(1, 4)", 8), ("1e8 / ${fixed.a}", 1e8 / 3),
+    ("1.0 if ${fixed.o} == 'ae' else 0.125", 0.125), ("${fixed.a} * 2 if ${fixed.a} > 2 else 0", 6),
 ])
 def test_evaluate(expr, value):
-    assert evaluate(expr, {"fixed": {"a": 3}}) == value
+    assert evaluate(expr, {"fixed": {"a": 3, "o": "vtp"}}) == value
 
 
 @pytest.mark.parametrize("expr", [
     "__import__('os')", "${fixed.a}.real", "[1, 2]", "open('x')", "lambda: 1", "(1).__class__", "a if 1 else 2",
+    "1 if 1 else __import__('os')", "1 < ${fixed.a} < 5", "${fixed.a} in [3]", "'x' < 1",
 ])
 def test_evaluate_rejects_everything_else(expr):
     with pytest.raises(ExprError):

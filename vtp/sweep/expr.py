@@ -1,7 +1,9 @@
 """`${...}` interpolation and a tiny safe arithmetic evaluator for derived values.
 
 A spec can never execute code: expressions are parsed with `ast` and only a whitelist of nodes is
-walked (numbers, names bound by interpolation, + - * / // ** unary minus, min/max). No eval/exec.
+walked (numbers, strings, names bound by interpolation, + - * / // ** unary minus, min/max, and
+comparisons with `a if cond else b`, so a value can follow a string axis:
+`"1.0 if ${axes.objective} == 'ae' else 0.125"`). No eval/exec.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ _BINOPS = {
     ast.Pow: operator.pow,
 }
 _FUNCS = {"min": min, "max": max}
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+            ast.Gt: operator.gt, ast.GtE: operator.ge}
 
 
 class ExprError(ValueError):
@@ -91,8 +95,17 @@ def evaluate(text: str, scope: Mapping[str, Mapping[str, Any]]) -> Any:
 
 
 def _walk(node: ast.AST, names: Mapping[str, Any], text: str) -> Any:
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)) and not isinstance(node.value, bool):
         return node.value
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
+        left, right = _walk(node.left, names, text), _walk(node.comparators[0], names, text)
+        try:
+            return _COMPARE[type(node.ops[0])](left, right)
+        except TypeError as e:
+            raise ExprError(f"cannot compare in {text!r}: {e}") from None
+    if isinstance(node, ast.IfExp):  # both branches are walked, so a typo in either fails at load
+        test, body, orelse = (_walk(n, names, text) for n in (node.test, node.body, node.orelse))
+        return body if test else orelse
     if isinstance(node, ast.Name) and node.id in names:
         return names[node.id]
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
@@ -111,4 +124,4 @@ def _walk(node: ast.AST, names: Mapping[str, Any], text: str) -> Any:
         raise ExprError(f"unknown name {node.id!r} in {text!r}; refer to values as ${{axes.NAME}}, "
                         "${fixed.NAME} or ${derived.NAME}; functions: min, max")
     raise ExprError(f"not allowed in an expression: {ast.unparse(node)!r} in {text!r} "
-                    "(allowed: numbers, ${refs}, + - * / // **, min, max)")
+                    "(allowed: numbers, strings, ${refs}, + - * / // **, min, max, one comparison, a if c else b)")
