@@ -11,6 +11,7 @@ same stream) is stored beside it and reported with every figure that uses it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -129,15 +130,23 @@ def load_or_train_feature_net(cfg: FeatureNetConfig, cache_dir: str | Path) -> F
     """The net for `cfg` from `<cache_dir>/featnet-<hash>.pt`, training and caching it on a miss."""
     h = cfg.content_hash()
     path = Path(cache_dir) / f"featnet-{h}.pt"
-    if path.is_file():
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        model = ShapesCNN(cfg.width)
-        model.load_state_dict(blob["state_dict"])
-        return FeatureNet(model.eval(), float(blob["heldout_accuracy"]), h)
-    net = train_feature_net(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"state_dict": net.model.state_dict(), "heldout_accuracy": net.heldout_accuracy,
-                "config": to_dict(cfg)}, tmp)
-    os.replace(tmp, path)  # atomic: concurrent eval jobs may race to write the same file
-    return net
+    # The first eval job of a sweep trains the net; concurrent ones wait for it instead of training
+    # it again (flock: local disks and most cluster file systems; where it is not honoured they
+    # race, train the same deterministic net, and the atomic replace keeps one).
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if path.is_file():
+                blob = torch.load(path, map_location="cpu", weights_only=True)
+                model = ShapesCNN(cfg.width)
+                model.load_state_dict(blob["state_dict"])
+                return FeatureNet(model.eval(), float(blob["heldout_accuracy"]), h)
+            net = train_feature_net(cfg)
+            tmp = path.with_suffix(f".tmp{os.getpid()}")
+            torch.save({"state_dict": net.model.state_dict(), "heldout_accuracy": net.heldout_accuracy,
+                        "config": to_dict(cfg)}, tmp)
+            os.replace(tmp, path)
+            return net
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
