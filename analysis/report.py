@@ -23,7 +23,7 @@ import pandas as pd
 from analysis.figures import scaling_figure
 from analysis.laws import DEFAULT_LAWS, LawSettings, LawsResult, fit_laws
 from analysis.table import DATA_COLUMNS, Columns, Table, varies
-from analysis.text import HEADER, comparison_lines, series_rows
+from analysis.text import HEADER, comparison_lines, series_rows, summary_lines
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,9 @@ def default_panels(table: Table, frame: pd.DataFrame, cols: Columns) -> list[Pan
 def _blocks(table: Table, settings: LawSettings, fitted: list[tuple[Panel, LawsResult, Path]]) -> list[tuple]:
     y_label = fitted[0][1].columns.y_label
     blocks: list[tuple] = [("h1", "vtp-scaling report"), ("p", f"Metric: {y_label} (column `{fitted[0][1].columns.y}`).")]
+    blocks += [("h2", "Summary"), ("p", "Verdict of each series from its log-log slope's 95% CI: `scales` (below 0), "
+                                        "`stagnates` (includes 0), `worsens` (above 0)."),
+               ("ul", [line for panel, res, _ in fitted for line in summary_lines(panel.title, res)])]
     for panel, res, png in fitted:
         blocks += [("h2", f"{panel.title} (x = {panel.columns.x})"), ("img", png, f"{panel.title}: {y_label} vs {panel.columns.x}"),
                    ("table", HEADER, series_rows(res))]
@@ -171,3 +174,9 @@ def write_report(table: Table, frame: pd.DataFrame, cols: Columns, out_dir: Path
     page.write_text(to_html(blocks))
     js.write_text(json.dumps({p.name: to_json(r) for p, r, _ in fitted}, indent=2) + "\n")
     return [page, md, js, *(png for _, _, png in fitted)]
+
+
+def report_summary(out_dir: Path) -> list[str]:
+    """The Summary section of a written report, as plain lines (for the command line)."""
+    md = (Path(out_dir) / "report.md").read_text().split("## Summary", 1)[-1].split("\n## ", 1)[0]
+    return [line[2:] for line in md.splitlines() if line.startswith("- ")]

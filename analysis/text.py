@@ -95,3 +95,18 @@ def markdown_table(res: LawsResult) -> str:
     out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     return "\n".join(out)
+
+
+def summary_lines(panel_title: str, res: LawsResult) -> list[str]:
+    """One line per family: how many of its series scale, stagnate or worsen, and their slopes."""
+    lines = []
+    families = sorted({r.series.family or "all" for r in res.series})
+    for fam in families:
+        rs = [r for r in res.series if (r.series.family or "all") == fam]
+        counts: dict[str, int] = {}
+        for r in rs:
+            counts[r.verdict] = counts.get(r.verdict, 0) + 1
+        told = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+        slopes = [f"{fmt(r.slope.slope)} [{fmt(r.slope.lo)}, {fmt(r.slope.hi)}]" for r in rs if r.slope]
+        lines.append(f"{panel_title}: {fam}: {len(rs)} series: {told}" + (f"; log-log slopes {'; '.join(slopes)}" if slopes else ""))
+    return lines

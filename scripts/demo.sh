@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: local executor, MLflow SQLite store in the sweep folder,
 # the built-in offline dataset. Set-up included; re-running skips every finished run.
-#   bash scripts/demo.sh [SPEC] [key=value overrides...]   (default spec: sweeps/tiny.yaml)
-# It launches the sweep and waits (a live table per stage), exports the MLflow store to a Parquet
-# snapshot, fits the laws and writes the report, then prints the report's path.
+#   bash scripts/demo.sh [SPEC] [key=value overrides...]   (default spec: sweeps/mini.yaml, ~25 min)
+# It launches the sweep and waits (a live table per stage, a progress bar per running run), exports
+# the MLflow store to a Parquet snapshot, fits the laws, writes the report, prints its summary and
+# path. Killed, it is simply run again: finished runs are skipped, the others resume or restart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VTP_SYSTEM=${VTP_SYSTEM:-0} bash scripts/setup.sh   # the local path needs no system services
 export RAY_AUTH_MODE=disabled PYTHONUNBUFFERED=1
-spec=${1:-sweeps/tiny.yaml}
+spec=${1:-sweeps/mini.yaml}
 shift || true
 .venv/bin/vtp-sweep launch "$spec" --wait "$@"
 folder=$(.venv/bin/vtp-sweep folder "$spec" "$@")

@@ -1,6 +1,6 @@
 """Reconstruction: L1 in pixel space, plus an optional perceptual term over VGG16 features whose
 weights are read from a local file (nothing is downloaded). The optional GAN decoder fine-tune
-stage is not implemented."""
+is its own stage: vtp.losses.gan, vtp.train.gan, vtp.stages.decoder."""
 
 from __future__ import annotations
 

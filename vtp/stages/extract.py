@@ -41,9 +41,12 @@ class ExtractConfig:
 
 
 def checkpoint_paths(ctx: RunContext) -> tuple[Path, Path]:
+    """The run's tokenizer checkpoint (.pt, .json): the decoder fine-tune's when the run descends
+    from a `decoder` stage (vtp.stages.decoder), else the tokenizer stage's."""
     if "tokenizer" not in ctx.parents or ctx.checkpoint is None:
         raise ConfigError(ctx.key, "parents", f"stage {ctx.stage} needs a tokenizer parent and a checkpoint number")
-    ckdir = Path(ctx.parents["tokenizer"]) / "checkpoints"
+    source = "decoder" if "decoder" in ctx.parents and ctx.stage != "decoder" else "tokenizer"
+    ckdir = Path(ctx.parents[source]) / "checkpoints"
     pt, meta = ckdir / f"{ctx.checkpoint}.pt", ckdir / f"{ctx.checkpoint}.json"
     if not pt.is_file():
         raise FileNotFoundError(f"{pt}: tokenizer checkpoint {ctx.checkpoint} not found")

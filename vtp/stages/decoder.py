@@ -1,0 +1,46 @@
+"""Stage `decoder` (`vtp.stages.decoder:run`): the optional second stage of the tokenizer, after
+`tokenizer`, one run per tokenizer checkpoint. It freezes the encoder and fine-tunes the pixel
+decoder with a GAN loss (vtp.train.gan), then writes `<run_dir>/checkpoints/<k>.pt` and `.json` in
+the tokenizer's format. Downstream stages placed after it (`extract: {after: decoder}`) read that
+checkpoint instead of the tokenizer's: the latents are the same, the decoded images are sharper.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vtp.config import from_dict, to_dict
+from vtp.stages.api import RunContext
+from vtp.train.gan_config import DecoderGANConfig
+
+
+def run(ctx: RunContext) -> Mapping[str, Any]:
+    from vtp.data.synthetic import SyntheticShapes
+    from vtp.models.tokenizer import VisualTokenizer, spec_from_dict
+    from vtp.stages.extract import checkpoint_paths
+    from vtp.train.checkpoint import load_state, save_checkpoint
+    from vtp.train.gan import finetune_decoder
+
+    cfg = from_dict(DecoderGANConfig, dict(ctx.config), where=f"run {ctx.key} config", key="decoder")
+    pt, meta = checkpoint_paths(ctx)
+    state = load_state(pt)
+    tokenizer = VisualTokenizer(spec_from_dict(state["spec"]))
+    tokenizer.load_state_dict(state["model"])
+    dataset = SyntheticShapes(cfg.unique_samples, image_size=tokenizer.image_size, seed=cfg.dataset_seed)
+
+    def say(msg: str) -> None:
+        print(msg, flush=True)  # the job log
+
+    summary = finetune_decoder(tokenizer, cfg, dataset, run_dir=ctx.run_dir, tracker=ctx.tracker, log=say,
+                               progress=ctx.progress)
+    info = json.loads(meta.read_text()) if meta.is_file() else {}
+    info.pop("k", None)
+    # Only what load_tokenizer needs: the fine-tune is not resumable as tokenizer training.
+    save_checkpoint(ctx.run_dir, ctx.checkpoint, {"spec": state["spec"], "model": tokenizer.state_dict()},
+                    {**info, "decoder_gan": to_dict(cfg), "source_checkpoint": str(Path(pt))})
+    ctx.tracker.log_params({f"decoder.{k}": v for k, v in to_dict(cfg).items()})
+    return {**{f"gan_{k}_last": v for k, v in summary["last"].items()}, "steps": summary["steps"],
+            "disc_params": summary["disc_params"]}
