@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from vtp.losses.clip import clip_loss
-from vtp.losses.dino import dino_loss, ibot_loss, teacher_probs, update_center
+from vtp.losses.dino import dino_loss, entropy, ibot_loss, teacher_probs, update_center
 from vtp.losses.ema import ema_update
 from vtp.losses.koleo import koleo_loss
 from vtp.losses.masking import random_patch_mask
@@ -57,6 +57,15 @@ def test_dino_loss_pairs_skip_same_crop():
     # two teacher crops -> pairs (0,1), (1,0); teacher 1 uniform vs s0: log 2
     got = dino_loss([s0, s1], [onehot, uniform], 1.0)
     assert got.item() == pytest.approx((math.log(1 + math.exp(-1)) + math.log(2)) / 2, rel=1e-6)
+
+
+def test_entropy_is_the_floor_of_the_cross_entropy():
+    p = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
+    torch.testing.assert_close(entropy(p), torch.tensor([math.log(2), 0.0]))
+    # a student equal to its target reaches the floor: CE - H = KL = 0; any other student is above it
+    s = p.clamp_min(1e-12).log()  # T_s = 1
+    torch.testing.assert_close(ibot_loss(s, p, 1.0) - entropy(p).mean(), torch.tensor(0.0), atol=1e-6, rtol=0)
+    assert (ibot_loss(torch.zeros(2, 2), p, 1.0) - entropy(p).mean()).item() > 0
 
 
 def test_ibot_loss_mean_over_masked_tokens():

@@ -20,6 +20,11 @@ def cross_entropy(probs: torch.Tensor, student_logits: torch.Tensor, student_tem
     return -(probs * F.log_softmax(student_logits / student_temp, dim=-1)).sum(dim=-1)
 
 
+def entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Per-row -sum p log p, shape (...,): the floor of the cross-entropy to targets `probs`."""
+    return -(probs * probs.clamp_min(1e-12).log()).sum(dim=-1)
+
+
 def dino_loss(
     student: Sequence[torch.Tensor], teacher: Sequence[torch.Tensor], student_temp: float
 ) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from vtp.losses.clip import clip_loss
-from vtp.losses.dino import dino_loss, ibot_loss, teacher_probs, update_center
+from vtp.losses.dino import dino_loss, entropy, ibot_loss, teacher_probs, update_center
 from vtp.losses.koleo import koleo_loss
 from vtp.losses.masking import random_patch_mask
 from vtp.losses.reconstruction import l1_loss
@@ -103,6 +103,12 @@ def _ssl_losses(
     )
     parts = {"dino": dino, "ibot": ibot, "koleo": koleo}
     parts["ssl"] = dino + cfg.ibot_weight * ibot + cfg.koleo_weight * koleo
+    # Diagnostics, not optimised: cross-entropy minus the teacher's entropy = KL(teacher || student),
+    # the part the student can still reduce. The cross-entropy itself rises while the teacher
+    # temperature warms up (softer targets have a higher entropy floor); the KL shows learning.
+    with torch.no_grad():
+        parts["dino_kl"] = dino - entropy(t_cls_p).mean()
+        parts["ibot_kl"] = ibot - entropy(t_patch_p).mean()
     return parts, new
 
 
