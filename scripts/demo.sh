@@ -5,6 +5,7 @@
 # It launches the sweep and waits (a live table per stage, a progress bar per running run), exports
 # the MLflow store to a Parquet snapshot, fits the laws, writes the report, prints its summary and
 # path. Killed, it is simply run again: finished runs are skipped, the others resume or restart.
+#   VTP_REPORT=DIR   write the report there instead of <sweep folder>/report
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VTP_SYSTEM=${VTP_SYSTEM:-0} bash scripts/setup.sh   # the local path needs no system services
@@ -14,5 +15,6 @@ shift || true
 .venv/bin/vtp-sweep launch "$spec" --wait "$@"
 folder=$(.venv/bin/vtp-sweep folder "$spec" "$@")
 .venv/bin/vtp-analyze export "$folder" -o "$folder/runs.parquet"
-.venv/bin/vtp-analyze report "$folder/runs.parquet" -o "$folder/report"
-echo "report: $folder/report/report.html"
+report=${VTP_REPORT:-$folder/report}   # docs/mini is regenerated with VTP_REPORT=docs/mini
+.venv/bin/vtp-analyze report "$folder/runs.parquet" -o "$report"
+echo "report: $report/report.html"

@@ -133,8 +133,11 @@ def run(ctx: RunContext) -> dict:
     tokenizer, info = load_checkpoint_tokenizer(ctx)
     tokenizer = tokenizer.to(device)
     dit = load_dit_ema(dit_dir / "dit_ema.pt", map_location=device)
+    ctx.progress(0, 3, "phases")  # sample, score (the sweep's first eval also trains the feature net), probe
     images, labels = generate(dit, tokenizer, manifest, cfg, device)
+    ctx.progress(1, 3, "phases")
     metrics, tags = evaluate(images, labels, cfg=cfg, dataset_seed=manifest["config"]["dataset_seed"], cache=cache)
+    ctx.progress(2, 3, "phases")
     if cfg.probe_train_images > 0:
         from vtp.eval.probe import synthetic_linear_probe
 
@@ -149,5 +152,6 @@ def run(ctx: RunContext) -> dict:
                                                                          if k != "feature_net"}})
     ctx.tracker.set_tags(tags)
     ctx.tracker.log_metrics(metrics, step=ctx.checkpoint or 0)
+    ctx.progress(3, 3, "phases")
     np.save(Path(ctx.run_dir) / "samples_preview.npy", images[:64].numpy())
     return {**metrics, **tags}
