@@ -70,16 +70,22 @@ def _bootstrap(form: Form, x: np.ndarray, y: np.ndarray, *, full: FitResult, uni
     rng = np.random.default_rng(seed)
     codes, n_units = unit_codes(units, len(y))
     thetas = []
+    # A refit is a pure function of the weights: with few units many replicates repeat a draw (3 runs
+    # give at most 10 distinct ones, 1 run gives 1), so each distinct weight vector is fitted once.
+    memo: dict[bytes, np.ndarray | None] = {}
     for _ in range(n_boot):
         w = resample_weights(codes, n_units, rng)
         if np.count_nonzero(w) < form.min_points:
             continue  # a replicate with too few distinct points identifies nothing
-        rep = fit_form_unlimited(form, x, y, settings=settings, weights=w, starts=full.theta[None, :],
-                       lref=full.lref, min_agree=1)
-        if not rep.converged:
-            rep = fit_form_unlimited(form, x, y, settings=settings, weights=w, lref=full.lref, min_agree=1)
-        if rep.converged:
-            thetas.append(rep.theta)
+        key = w.tobytes()
+        if key not in memo:
+            rep = fit_form_unlimited(form, x, y, settings=settings, weights=w, starts=full.theta[None, :],
+                                     lref=full.lref, min_agree=1)
+            if not rep.converged:
+                rep = fit_form_unlimited(form, x, y, settings=settings, weights=w, lref=full.lref, min_agree=1)
+            memo[key] = rep.theta if rep.converged else None
+        if memo[key] is not None:
+            thetas.append(memo[key])
     arr = np.array(thetas).reshape(-1, len(form.params))
     nat = [form.natural(t, full.lref) for t in arr]
     names = list(form.natural(full.theta, full.lref))

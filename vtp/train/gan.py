@@ -73,8 +73,8 @@ def finetune_decoder(
         if perceptual is not None:
             parts["perceptual"] = perceptual(x_hat, images)
             loss = loss + cfg.lambda_perceptual * parts["perceptual"]
-        gan_on = step >= cfg.disc_start
-        if gan_on and cfg.lambda_gan > 0:
+        gan_on = cfg.lambda_gan > 0 and step >= cfg.disc_start  # lambda_gan 0: a plain L1 fine-tune
+        if gan_on:
             parts["g"] = hinge_g_loss(disc(x_hat))
             loss = loss + cfg.lambda_gan * parts["g"]
         opt_g.zero_grad(set_to_none=True)
