@@ -19,6 +19,8 @@ SMALL = [
     "grids=[{params: [cpu-xs, cpu-s]}, {data: [500, 2000]}]",  # 3 tokenizer configs per objective
     "stages.tokenizer.config.budget_steps=20",
     "stages.tokenizer.config.checkpoints=[20, 40]",
+    "stages.decoder.config.steps=5",
+    "stages.decoder.config.checkpoint_every=5",
     "stages.extract.config.num_images=200",
     "stages.extract.config.stats_samples=100",
     "stages.dit.config.steps=20",
@@ -28,7 +30,7 @@ SMALL = [
     "stages.eval.config.probe_test_images=100",
     "stages.eval.config.feature_net={train_samples: 500, epochs: 1, width: 8}",
 ]
-N_RUNS = 6 + 3 * 12  # 6 tokenizers, 2 checkpoints each, extract -> dit -> eval per checkpoint
+N_RUNS = 6 + 4 * 12  # 6 tokenizers, 2 checkpoints each, decoder -> extract -> dit -> eval per checkpoint
 
 pytestmark = [
     pytest.mark.slow,
