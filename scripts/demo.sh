@@ -12,7 +12,7 @@ VTP_SYSTEM=${VTP_SYSTEM:-0} bash scripts/setup.sh   # the local path needs no sy
 export RAY_AUTH_MODE=disabled PYTHONUNBUFFERED=1
 spec=${1:-sweeps/mini.yaml}
 shift || true
-.venv/bin/vtp-sweep launch "$spec" --wait "$@"
+.venv/bin/vtp-sweep launch --wait "$spec" "$@"
 folder=$(.venv/bin/vtp-sweep folder "$spec" "$@")
 .venv/bin/vtp-analyze export "$folder" -o "$folder/runs.parquet"
 report=${VTP_REPORT:-$folder/report}   # docs/mini is regenerated with VTP_REPORT=docs/mini
