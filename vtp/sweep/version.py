@@ -1,26 +1,39 @@
-"""The code version that goes into every run key: the git commit (+ "-dirty") or the package version."""
+"""The code version that goes into every run key: a hash of the code that computes results.
+
+A run's result depends on the science (models, losses, training, data, evaluation, FLOP counts),
+the stage adapters and the config loader, not on the sweep engine, the CLI, tracking, docs, tests
+or the specs themselves (a spec's values are in the key already). Hashing only that code means a
+commit to the README, or an edit to a spec in a dirty checkout, does not re-run a finished study;
+a change to a loss does. The git commit stays provenance (MLflow tags, report), not identity.
+"""
 
 from __future__ import annotations
 
-import subprocess
+import hashlib
 from importlib import metadata
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+RESULT_CODE = ("vtp/models", "vtp/losses", "vtp/train", "vtp/data", "vtp/eval", "vtp/flops", "vtp/stages",
+               "vtp/tune", "vtp/config.py")
+
+
+def source_hash(root: Path = PACKAGE_ROOT, parts: tuple[str, ...] = RESULT_CODE) -> str:
+    """sha256 over (relative path, bytes) of every .py file under `parts`, in sorted order."""
+    h = hashlib.sha256()
+    files = []
+    for part in parts:
+        p = Path(root) / part
+        files += [p] if p.is_file() else sorted(p.rglob("*.py"))
+    for f in sorted(files):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
 
 
 def code_version(root: Path = PACKAGE_ROOT) -> str:
-    """Computed by the caller once per command and passed along (no module-level cache)."""
+    """`<package version>+src.<hash>`; computed by the caller once per command and passed along."""
     try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
-                              capture_output=True, text=True, timeout=10)
-        if head.returncode == 0:
-            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True, timeout=10)
-            return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.TimeoutExpired):
-        pass
-    try:
-        return metadata.version("vtp-scaling")
+        version = metadata.version("vtp-scaling")
     except metadata.PackageNotFoundError:
-        return "unknown"
+        version = "unknown"
+    return f"{version}+src.{source_hash(root)}"
