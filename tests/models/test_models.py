@@ -36,8 +36,7 @@ def _everything_loss(model: VisualTokenizer, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_preset_forward_backward(name):
-    if name == "L":
-        pytest.skip("L (300M encoder + 65k-prototype head) needs ~5 GB for a backward; its FLOPs are tested")
+    # L included: 300M encoder + 65k-prototype head, 4.4 GB peak and ~15 s on the 2-core CI box
     torch.manual_seed(0)
     spec = _spec(name)
     model = VisualTokenizer(spec)
