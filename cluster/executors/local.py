@@ -86,6 +86,16 @@ class LocalExecutor:
             out[key] = JobState(status, info.get("failure"))
         return out
 
+    def reattach(self, sweep_dir: Path) -> None:
+        """Start a scheduler when runs are queued and none is alive. Without it, runs queued by a
+        launch whose scheduler was killed within STARTUP_GRACE_S would look pending to the next
+        launch (so it submits nothing), then lost. A second scheduler is harmless: it waits for
+        the first one's lock, then finds the work done."""
+        _, jobs, _ = _dirs(sweep_dir)
+        queued = any((read_json(p) or {}).get("status") == "pending" for p in jobs.glob("*.json"))
+        if queued and not scheduler_alive(Path(sweep_dir)):
+            start_scheduler(Path(sweep_dir), workers(self.profile))
+
     def cancel(self, sweep_dir: Path, jobs: Mapping[str, str]) -> None:
         _, _, cancel = _dirs(sweep_dir)
         cancel.mkdir(parents=True, exist_ok=True)
@@ -132,6 +142,17 @@ def start_scheduler(sweep_dir: Path, n_workers: int) -> int:
     return proc.pid
 
 
+def _depth(key: str, items: Mapping[str, Mapping]) -> int:
+    """How many queued ancestors a run has. The scheduler starts the deepest ready runs first, so a
+    chain (tokenizer -> ... -> eval) finishes before new chains start: results arrive early and a
+    killed sweep leaves few half-done chains."""
+    depth, seen, parent = 0, {key}, items[key].get("parent")
+    while parent in items and parent not in seen:
+        seen.add(parent)
+        depth, parent = depth + 1, items[parent].get("parent")
+    return depth
+
+
 class _Scheduler:
     def __init__(self, sweep_dir: Path, n_workers: int, poll_s: float = 0.1):
         self.sweep_dir, self.n_workers, self.poll_s = sweep_dir, n_workers, poll_s
@@ -160,9 +181,12 @@ class _Scheduler:
         """One pass; returns whether anything is still pending or running."""
         self.reap()
         busy = False
+        items = {}
         for path in sorted(self.queue.glob("*.json")):
             item = read_json(path) or {}
-            key = item.get("key", path.stem)
+            items[item.get("key", path.stem)] = item
+        for key in sorted(items, key=lambda k: -_depth(k, items)):  # stable: key order within a depth
+            item = items[key]
             status = self.job(key).get("status")
             if status == "running" and key in self.procs:
                 if (self.cancel / key).exists():

@@ -193,3 +193,21 @@ def test_moving_a_sweep_to_another_executor_reruns_only_unfinished_runs(tmp_path
 def test_folder_command_prints_where_the_sweep_lives(tmp_path, capsys):
     assert main(["folder", str(TINY), f"root={tmp_path}"]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "smoke-local")
+
+
+def test_scheduler_killed_right_after_launch_is_replaced_by_the_next_launch(tmp_path):
+    """A crash within the scheduler's start-up grace: the queued runs look pending, so the next
+    launch submits nothing, and must still get them run (LocalExecutor.reattach)."""
+    import subprocess
+
+    sweep = chain(tmp_path, executor="local", sleep=0.2, extra=["axes.fail=[false]"])
+    launch(sweep, code_version="t")
+    folder = str(sweep.folder.resolve())
+    deadline = time.time() + 30
+    while subprocess.run(["pkill", "-KILL", "-f", f"cluster.executors.local {folder}"]).returncode != 0:
+        assert time.time() < deadline, "the scheduler never showed up"
+        time.sleep(0.02)
+    subprocess.run(["pkill", "-KILL", "-f", f"vtp.sweep.worker {folder}"], check=False)
+    again = launch(sweep, code_version="t")  # within the grace: nothing looks lost yet
+    st = wait(sweep.folder, timeout_s=120, poll_s=0.2)
+    assert {s.status for s in st.runs.values()} == {"done"}, (len(again.submitted), st.counts())

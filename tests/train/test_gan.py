@@ -87,3 +87,11 @@ def test_stage_writes_the_checkpoint_extract_reads(tokenizer_run, tmp_path):
     assert checkpoint_paths(child)[0] == tmp_path / "dec" / "checkpoints" / "40.pt"
     tok = load_tokenizer(checkpoint_paths(child)[0])
     assert tok.decode(tok.encode(torch.zeros(1, 3, 32, 32))).shape == (1, 3, 32, 32)
+
+
+def test_without_the_gan_term_no_discriminator_is_built(tokenizer_run, tmp_path):
+    ds = SyntheticShapes(GAN.unique_samples, image_size=32, seed=0)
+    tok = load_tokenizer(tokenizer_run / "checkpoints" / "40.pt")
+    out = finetune_decoder(tok, dataclasses.replace(GAN, lambda_gan=0.0), ds, run_dir=tmp_path, log=_quiet)
+    assert out["disc_params"] == 0 and set(out["last"]) == {"rec"}
+    assert torch.load(tmp_path / "gan_state.pt", weights_only=False)["disc"] is None

@@ -82,6 +82,9 @@ def launch(sweep: Sweep, *, retry_failed: bool = False, code_version: str | None
         write_ledger(folder, {**ledger, "runs": entries})
 
     submitted = executor.submit(folder, subs, record) if subs else {}
+    reattach = getattr(executor, "reattach", None)
+    if reattach is not None:  # queued runs whose runner died (a crash just after a launch) run again
+        reattach(folder)
     if sweep.profile.kind == "slurm":
         tag_job_ids(folder, submitted)
     if sweep.profile.kind == "debug":  # everything has ended already

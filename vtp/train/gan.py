@@ -47,17 +47,19 @@ def finetune_decoder(
     torch.manual_seed(cfg.seed)
     tokenizer.requires_grad_(False).eval()
     tokenizer.decoder.requires_grad_(True).train()
-    disc = PatchDiscriminator(cfg.disc_width, cfg.disc_layers)
+    gan = cfg.lambda_gan > 0  # 0: a plain L1 (+ perceptual) fine-tune, no discriminator at all
+    disc = PatchDiscriminator(cfg.disc_width, cfg.disc_layers) if gan else None
     opt_g = torch.optim.Adam(tokenizer.decoder.parameters(), lr=cfg.lr, betas=cfg.betas)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, betas=cfg.betas)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, betas=cfg.betas) if disc is not None else None
     perceptual = PerceptualLoss(cfg.perceptual_weights) if cfg.lambda_perceptual > 0 else None
     state_path, step = run_dir / "gan_state.pt", 0
     if state_path.is_file():
         st = torch.load(state_path, map_location="cpu", weights_only=False)
         tokenizer.decoder.load_state_dict(st["decoder"])
-        disc.load_state_dict(st["disc"])
         opt_g.load_state_dict(st["opt_g"])
-        opt_d.load_state_dict(st["opt_d"])
+        if disc is not None and opt_d is not None:
+            disc.load_state_dict(st["disc"])
+            opt_d.load_state_dict(st["opt_d"])
         step = st["step"]
         log(f"decoder GAN: resumed at step {step}")
     order = SampleOrder(len(dataset), seed=cfg.seed)
@@ -73,7 +75,7 @@ def finetune_decoder(
         if perceptual is not None:
             parts["perceptual"] = perceptual(x_hat, images)
             loss = loss + cfg.lambda_perceptual * parts["perceptual"]
-        gan_on = cfg.lambda_gan > 0 and step >= cfg.disc_start  # lambda_gan 0: a plain L1 fine-tune
+        gan_on = disc is not None and step >= cfg.disc_start
         if gan_on:
             parts["g"] = hinge_g_loss(disc(x_hat))
             loss = loss + cfg.lambda_gan * parts["g"]
@@ -95,8 +97,9 @@ def finetune_decoder(
             if progress is not None:
                 progress(step, cfg.steps)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
-            _save(state_path, {"decoder": tokenizer.decoder.state_dict(), "disc": disc.state_dict(),
-                               "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step})
+            _save(state_path, {"decoder": tokenizer.decoder.state_dict(), "opt_g": opt_g.state_dict(), "step": step,
+                               "disc": disc.state_dict() if disc is not None else None,
+                               "opt_d": opt_d.state_dict() if opt_d is not None else None})
     tokenizer.eval()
     return {"steps": step, "seconds": time.time() - t0, "first": first or {}, "last": values,
-            "disc_params": sum(p.numel() for p in disc.parameters())}
+            "disc_params": sum(p.numel() for p in disc.parameters()) if disc is not None else 0}
