@@ -87,12 +87,13 @@ def default_panels(table: Table, frame: pd.DataFrame, cols: Columns) -> list[Pan
     return panels
 
 
-def _blocks(table: Table, settings: LawSettings, fitted: list[tuple[Panel, LawsResult, Path]]) -> list[tuple]:
+def _blocks(table: Table, settings: LawSettings, fitted: list[tuple[Panel, LawsResult, Path]],
+            summary: list[str]) -> list[tuple]:
     y_label = fitted[0][1].columns.y_label
     blocks: list[tuple] = [("h1", "vtp-scaling report"), ("p", f"Metric: {y_label} (column `{fitted[0][1].columns.y}`).")]
     blocks += [("h2", "Summary"), ("p", "Verdict of each series from its log-log slope's 95% CI: `scales` (below 0), "
                                         "`stagnates` (includes 0), `worsens` (above 0)."),
-               ("ul", [line for panel, res, _ in fitted for line in summary_lines(panel.title, res)])]
+               ("ul", summary)]
     for panel, res, png in fitted:
         blocks += [("h2", f"{panel.title} (x = {panel.columns.x})"), ("img", png, f"{panel.title}: {y_label} vs {panel.columns.x}"),
                    ("table", HEADER, series_rows(res))]
@@ -157,8 +158,9 @@ def to_html(blocks: list[tuple]) -> str:
 
 
 def write_report(table: Table, frame: pd.DataFrame, cols: Columns, out_dir: Path, *,
-                 settings: LawSettings = DEFAULT_LAWS, panels: list[Panel] | None = None) -> list[Path]:
-    """Fit every panel and write report.html, report.md, fits.json and one PNG per panel."""
+                 settings: LawSettings = DEFAULT_LAWS, panels: list[Panel] | None = None) -> tuple[list[Path], list[str]]:
+    """Fit every panel and write report.html, report.md, fits.json and one PNG per panel.
+    Returns (the files written, the Summary section's lines)."""
     from analysis.laws import to_json
 
     out_dir = Path(out_dir)
@@ -168,15 +170,10 @@ def write_report(table: Table, frame: pd.DataFrame, cols: Columns, out_dir: Path
         res = fit_laws(panel.frame, panel.columns, settings)
         png = scaling_figure(res, out_dir / f"{panel.name}.png", title=panel.title, x_label=panel.x_label)
         fitted.append((panel, res, png))
-    blocks = _blocks(table, settings, fitted)
+    summary = [line for panel, res, _ in fitted for line in summary_lines(panel.title, res)]
+    blocks = _blocks(table, settings, fitted, summary)
     md, page, js = out_dir / "report.md", out_dir / "report.html", out_dir / "fits.json"
     md.write_text(to_markdown(blocks))
     page.write_text(to_html(blocks))
     js.write_text(json.dumps({p.name: to_json(r) for p, r, _ in fitted}, indent=2) + "\n")
-    return [page, md, js, *(png for _, _, png in fitted)]
-
-
-def report_summary(out_dir: Path) -> list[str]:
-    """The Summary section of a written report, as plain lines (for the command line)."""
-    md = (Path(out_dir) / "report.md").read_text().split("## Summary", 1)[-1].split("\n## ", 1)[0]
-    return [line[2:] for line in md.splitlines() if line.startswith("- ")]
+    return [page, md, js, *(png for _, _, png in fitted)], summary

@@ -69,13 +69,13 @@ def _fit_laws(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from analysis.report import report_summary, write_report
+    from analysis.report import write_report
 
     table, frame, cols, settings = _inputs(args)
-    paths = write_report(table, frame, cols, Path(args.output), settings=settings)
+    paths, summary = write_report(table, frame, cols, Path(args.output), settings=settings)
     for p in paths:
         print(f"wrote {p}")
-    print("\n".join(["", "summary:", *(f"  {line}" for line in report_summary(Path(args.output)))]))
+    print("\n".join(["", "summary:", *(f"  {line}" for line in summary)]))
     return 0
 
 

@@ -45,7 +45,7 @@ def checkpoint_paths(ctx: RunContext) -> tuple[Path, Path]:
     from a `decoder` stage (vtp.stages.decoder), else the tokenizer stage's."""
     if "tokenizer" not in ctx.parents or ctx.checkpoint is None:
         raise ConfigError(ctx.key, "parents", f"stage {ctx.stage} needs a tokenizer parent and a checkpoint number")
-    source = "decoder" if "decoder" in ctx.parents and ctx.stage != "decoder" else "tokenizer"
+    source = "decoder" if "decoder" in ctx.parents else "tokenizer"
     ckdir = Path(ctx.parents[source]) / "checkpoints"
     pt, meta = ckdir / f"{ctx.checkpoint}.pt", ckdir / f"{ctx.checkpoint}.json"
     if not pt.is_file():
