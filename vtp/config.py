@@ -3,13 +3,14 @@
 Every config in the project is a frozen dataclass. `from_dict` builds one from a mapping,
 rejecting unknown keys and wrong types with the file and the dotted key path in the message
 (submitit's unknown-parameter error lists every valid name; so does ours). No code is ever
-executed: YAML goes through `yaml.safe_load` only.
+executed: YAML goes through a `yaml.SafeLoader` only.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -33,15 +34,60 @@ class ConfigError(ValueError):
         super().__init__(f"{self.where}: {self.key}: {message}")
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader (no tags that construct objects) that reads 1e8 as a float."""
+
+
+# YAML 1.1 reads 1e8 and 1.0e9 as strings (its floats need a dot and a signed exponent); sweeps
+# are full of such numbers, so read every decimal exponent form as a float.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _duplicate_key(node: yaml.Node | None, path: str = "") -> tuple[str, int, int] | None:
+    """The first key written twice in one mapping (YAML itself keeps the last silently)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden by explicit keys
+                continue
+            name = str(key_node.value)
+            here = f"{path}.{name}" if path else name
+            if name in seen:
+                return here, key_node.start_mark.line + 1, seen[name]
+            seen[name] = key_node.start_mark.line + 1
+            found = _duplicate_key(value_node, here)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _duplicate_key(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def parse_yaml(text: str) -> Any:
+    """One YAML document, read safely (a command-line value, say); may raise yaml.YAMLError."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader subclass
+
+
 def load_yaml(path: str | Path) -> Any:
-    """Read YAML safely (no tags that construct objects); errors name the file."""
+    """Read a YAML file safely, rejecting duplicate keys; every error names the file (and key)."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(path, "", f"cannot read file ({e.strerror})") from None
     try:
-        return yaml.safe_load(text)
+        duplicate = _duplicate_key(yaml.compose(text, Loader=_Loader))  # noqa: S506 -- a SafeLoader
+        if duplicate:
+            key, line, first = duplicate
+            raise ConfigError(path, key, f"duplicate key (line {line}; first at line {first})")
+        return parse_yaml(text)
     except yaml.YAMLError as e:
         raise ConfigError(path, "", f"invalid YAML: {e}") from None
 

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from cluster.profile import RESOURCE_FIELDS, ExecutorProfile, load_profile, with_options
-from vtp.config import ConfigError, from_dict
+from vtp.config import ConfigError, from_dict, load_yaml, parse_yaml
 from vtp.sweep.expr import ExprError, evaluate, interpolate
 from vtp.tune.spec import TuneSpec
 
@@ -105,60 +105,6 @@ class Sweep:
         return next(s for s in self.spec.stages if s.name == name)
 
 
-# ---------------------------------------------------------------- YAML with duplicate-key errors
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-# YAML 1.1 reads 1e8 and 1.0e9 as strings (its floats need a dot and a signed exponent); sweeps
-# are full of such numbers, so read every decimal exponent form as a float.
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
-
-
-def _duplicate_key(node: yaml.Node | None, path: str = "") -> tuple[str, int, int] | None:
-    """The first key written twice in one mapping (YAML itself keeps the last silently)."""
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden by explicit keys
-                continue
-            name = str(key_node.value)
-            here = f"{path}.{name}" if path else name
-            if name in seen:
-                return here, key_node.start_mark.line + 1, seen[name]
-            seen[name] = key_node.start_mark.line + 1
-            found = _duplicate_key(value_node, here)
-            if found:
-                return found
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            found = _duplicate_key(item, f"{path}[{i}]")
-            if found:
-                return found
-    return None
-
-
-def read_yaml(path: str | Path) -> Any:
-    """Safe YAML (no object tags) that also rejects duplicate keys, naming file and key."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(path, "", f"cannot read file ({e.strerror})") from None
-    try:
-        duplicate = _duplicate_key(yaml.compose(text, Loader=_Loader))  # noqa: S506 -- a SafeLoader
-        if duplicate:
-            key, line, first = duplicate
-            raise ConfigError(path, key, f"duplicate key (line {line}; first at line {first})")
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 -- _Loader is a SafeLoader subclass
-    except yaml.YAMLError as e:
-        raise ConfigError(path, "", f"invalid YAML: {e}") from None
-
-
 # ---------------------------------------------------------------- command-line overrides
 def parse_override(text: str) -> tuple[str, Any]:
     """`key.path=value`; the value is read as a YAML scalar or flow list/mapping."""
@@ -167,7 +113,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key or not all(NAME.match(p) or p.isdigit() for p in key.split(".")):
         raise ConfigError(COMMAND_LINE, key or text, f"expected key.path=value, got {text!r}")
     try:
-        value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""  # noqa: S506 -- a SafeLoader
+        value = parse_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError as e:
         raise ConfigError(COMMAND_LINE, key, f"cannot read value {raw!r} as YAML: {e}") from None
     return key, value
@@ -234,7 +180,7 @@ def _child(node: Any, part: str, key: str, *, create: bool) -> Any:
 def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> Sweep:
     """Read, override, type-check and validate a spec. Creates nothing on disk."""
     where = str(path)
-    raw = read_yaml(path)
+    raw = load_yaml(path)
     if not isinstance(raw, Mapping):
         raise ConfigError(where, "", f"expected a mapping at the top of the spec, got {raw!r}")
     data, keys = apply_overrides(raw, overrides)
