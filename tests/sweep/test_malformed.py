@@ -46,6 +46,11 @@ EXPECTED = {
     "stages_not_list.yaml": ("stages", "list"),
     "grid_unknown_axis.yaml": ("grids[1].sise", "unknown axis"),
     "grid_empty_values.yaml": ("grids[0].data", "non-empty"),
+    # a built-in stage's config is checked against its dataclass for every run, before submission
+    "stage_config_unknown_key.yaml": ("stages[0].config.stepz", "valid keys"),
+    "stage_config_wrong_type.yaml": ("stages[1].config.num_images", "integer"),
+    "stage_config_bad_axis_value.yaml": ("stages[0].config", "unknown preset 'XXL'"),
+    "stage_config_nested_key.yaml": ("stages[0].config.feature_net.epoch", "valid keys"),
 }
 
 
@@ -80,3 +85,20 @@ def test_cli_launch_of_a_malformed_spec_creates_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cycle.yaml" in err and "stages[0].after" in err
     assert not root.exists()
+
+
+def test_cli_launch_of_a_bad_stage_config_creates_nothing(tmp_path, capsys):
+    from vtp.cli.sweep import main
+
+    root = tmp_path / "out"
+    assert main(["launch", str(HERE / "stage_config_bad_axis_value.yaml"), f"root={root}"]) == 2
+    err = capsys.readouterr().err
+    assert "stage_config_bad_axis_value.yaml" in err and "XXL" in err
+    assert not root.exists()
+
+
+def test_shipped_sweeps_pass_the_stage_config_check():
+    from vtp.sweep.runs import expand
+
+    for path in sorted((Path(__file__).parents[2] / "sweeps").glob("*.yaml")):
+        assert expand(load_sweep(path), "test"), path

@@ -25,7 +25,7 @@ stages:
   - name: tokenizer
     target: vtp.stages.tokenizer:run
     fanout: checkpoints
-    config: {encoder: "${axes.encoder}", seed: "${axes.seed}", lr: "${tune.best.lr}", checkpoints: [20, 40]}
+    config: {encoder: "${axes.encoder}", seed: "${axes.seed}", lr: "${tune.best.lr}", budget_steps: 4, checkpoints: [20, 40]}
   - name: probe
     target: vtp.stages.smoke:run
     after: tokenizer

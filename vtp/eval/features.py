@@ -12,8 +12,6 @@ same stream) is stored beside it and reported with every figure that uses it.
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,28 +22,7 @@ from torch import nn
 
 from vtp.config import to_dict
 from vtp.data.synthetic import NUM_CLASSES, render
-
-RECIPE_VERSION = 2  # bump when the architecture or training loop changes: it is part of the hash
-
-
-@dataclass(frozen=True)
-class FeatureNetConfig:
-    image_size: int = 32
-    dataset_seed: int = 0
-    # 12k images x 10 epochs: 99.1% held-out accuracy at 32 px (6k x 6 gave 66%); ~10 min once per
-    # sweep on 1 busy CPU thread, then cached
-    train_samples: int = 12000
-    heldout_samples: int = 1000
-    heldout_offset: int = 50_000_000  # far from any training prefix of the same stream
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 3e-3
-    width: int = 32
-    seed: int = 0
-
-    def content_hash(self) -> str:
-        blob = json.dumps({"recipe": RECIPE_VERSION, **to_dict(self)}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()
+from vtp.eval.feature_config import FeatureNetConfig
 
 
 class ShapesCNN(nn.Module):

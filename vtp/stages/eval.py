@@ -13,50 +13,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
 from vtp.config import ConfigError, from_dict, to_dict
-from vtp.eval.features import FeatureNetConfig, load_or_train_feature_net, render_batch
+from vtp.eval.features import load_or_train_feature_net, render_batch
 from vtp.eval.frechet import RunningStats, frechet_distance
 from vtp.eval.precision_recall import precision_recall
 from vtp.eval.refstats import synthetic_reference_stats
 from vtp.eval.sampling import class_velocity, sample
 from vtp.stages.api import RunContext
+from vtp.stages.configs import EvalConfig
 from vtp.stages.dit import denormalise
 from vtp.stages.extract import load_checkpoint_tokenizer
 from vtp.train.dit import load_dit_ema
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    num_samples: int = 2000
-    sampler: Literal["euler", "heun"] = "euler"
-    steps: int = 50
-    guidance: float = 1.0  # off, as in the VTP paper's probe
-    batch_size: int = 250
-    reference_images: int = 5000
-    inception_weights: str = ""  # path to pytorch-fid's pt_inception-2015-12-05-6726825d.pth; "" = skip
-    inception_reference_images: int = 10000
-    feature_net: FeatureNetConfig = field(default_factory=FeatureNetConfig)
-    cache_dir: str = ""  # "" = <sweep folder>/cache (run dirs are <sweep>/runs/<key>)
-    # bottleneck linear probe of the same checkpoint (understanding, the paper's scaling metric),
-    # logged beside gen_fd so analysis can correlate the two; 0 images = skip
-    probe_train_images: int = 2000
-    probe_test_images: int = 1000
-    precision_recall: bool = False  # k-NN precision/recall (k=3) against num_samples real images
-    seed: int = 0
-
-    def validate(self) -> None:
-        for name in ("num_samples", "steps", "batch_size", "reference_images"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_samples < 2:
-            raise ValueError("num_samples must be >= 2 for a covariance")
 
 
 @torch.no_grad()

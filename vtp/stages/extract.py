@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
@@ -21,23 +20,7 @@ from vtp.config import ConfigError, from_dict, to_dict
 from vtp.data.synthetic import NUM_CLASSES
 from vtp.eval.features import render_batch
 from vtp.stages.api import RunContext
-
-
-@dataclass(frozen=True)
-class ExtractConfig:
-    dataset: Literal["synthetic"] = "synthetic"
-    dataset_seed: int = 0
-    num_images: int = 5000  # the first N training images (the tokenizer's data prefix)
-    flip: bool = True
-    batch_size: int = 256
-    shard_size: int = 4096
-    stats_samples: int = 2000
-    seed: int = 0
-
-    def validate(self) -> None:
-        for name in ("num_images", "batch_size", "shard_size", "stats_samples"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+from vtp.stages.configs import ExtractConfig
 
 
 def checkpoint_paths(ctx: RunContext) -> tuple[Path, Path]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from vtp.config import ConfigError, to_dict
+from vtp.stages.configs import check_config
 from vtp.sweep.expr import REF, ExprError, has_ref, interpolate
 from vtp.sweep.ledger import read_json, read_state, run_dir
 from vtp.sweep.spec import (
@@ -117,6 +118,9 @@ def expand(sweep: Sweep, code_version: str,
             cache_key = tuple(axes.items())
             if cache_key not in config_cache:
                 config_cache[cache_key] = _stage_config(sweep, stage, i, axes, searches, by_stage, best)
+                resolved, pending = config_cache[cache_key]
+                if stage.tune is None and pending is None:  # a job would fail on it: stop before submitting
+                    check_config(stage.target, resolved, where=where, key=f"stages[{i}].config")
             config, waits_for = config_cache[cache_key]
             waits_for = waits_for or (parent.waits_for if parent else None)
             if parent is None:

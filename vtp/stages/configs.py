@@ -1,0 +1,79 @@
+"""Each built-in stage's config dataclass, found from its target without importing torch.
+
+A job validates its config when it starts; the planner validates every run's resolved config here,
+when the sweep is expanded, so a typo in `stages[i].config` (an unknown key, a wrong type, a value
+out of range) stops `vtp-sweep launch` before anything is submitted or written, naming the spec file
+and the key. A target not listed (a user's own stage) is checked only by its job.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from vtp.config import from_dict
+from vtp.eval.feature_config import FeatureNetConfig
+
+# target -> "module:Class" of the dataclass its `run` builds from the whole run config
+SCHEMAS: Mapping[str, str] = {
+    "vtp.stages.tokenizer:run": "vtp.train.config:TokenizerTrainConfig",
+    "vtp.stages.decoder:run": "vtp.train.gan_config:DecoderGANConfig",
+    "vtp.stages.extract:run": "vtp.stages.configs:ExtractConfig",
+    "vtp.stages.dit:run": "vtp.train.dit_config:DiTTrainConfig",
+    "vtp.stages.eval:run": "vtp.stages.configs:EvalConfig",
+}
+
+
+def check_config(target: str, config: Mapping[str, Any], *, where: Any, key: str) -> None:
+    """Raise ConfigError (naming `where` and `key`.<field>) if `config` is not valid for `target`."""
+    schema = SCHEMAS.get(target)
+    if schema is None:
+        return
+    module, _, name = schema.partition(":")
+    from_dict(getattr(importlib.import_module(module), name), dict(config), where=where, key=key)
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    dataset: Literal["synthetic"] = "synthetic"
+    dataset_seed: int = 0
+    num_images: int = 5000  # the first N training images (the tokenizer's data prefix)
+    flip: bool = True
+    batch_size: int = 256
+    shard_size: int = 4096
+    stats_samples: int = 2000
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("num_images", "batch_size", "shard_size", "stats_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    num_samples: int = 2000
+    sampler: Literal["euler", "heun"] = "euler"
+    steps: int = 50
+    guidance: float = 1.0  # off, as in the VTP paper's probe
+    batch_size: int = 250
+    reference_images: int = 5000
+    inception_weights: str = ""  # path to pytorch-fid's pt_inception-2015-12-05-6726825d.pth; "" = skip
+    inception_reference_images: int = 10000
+    feature_net: FeatureNetConfig = field(default_factory=FeatureNetConfig)
+    cache_dir: str = ""  # "" = <sweep folder>/cache (run dirs are <sweep>/runs/<key>)
+    # bottleneck linear probe of the same checkpoint (understanding, the paper's scaling metric),
+    # logged beside gen_fd so analysis can correlate the two; 0 images = skip
+    probe_train_images: int = 2000
+    probe_test_images: int = 1000
+    precision_recall: bool = False  # k-NN precision/recall (k=3) against num_samples real images
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("num_samples", "steps", "batch_size", "reference_images"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_samples < 2:
+            raise ValueError("num_samples must be >= 2 for a covariance")
