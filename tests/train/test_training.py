@@ -106,3 +106,19 @@ def test_stage_adapter_logs_and_resumes(tmp_path):
     assert rec.tags["objective"] == "vtp"
     again = run_stage(ctx)  # a requeued job finds everything done
     assert again["steps"] == 4
+
+
+def test_only_the_newest_checkpoint_keeps_the_resume_state(tmp_path):
+    cfg = _cfg(budget_steps=4)
+    train(cfg, run_dir=tmp_path / "last", log=_quiet)
+    newest = load_state(tmp_path / "last/checkpoints/40.pt")
+    assert {"optimizer", "teacher", "centers", "torch_rng"} <= set(newest)
+    for k in (10, 20):
+        pt = tmp_path / f"last/checkpoints/{k}.pt"
+        assert set(load_state(pt)) == {"spec", "model", "config", "step"}
+        assert load_tokenizer(pt).encode(torch.rand(1, 3, 32, 32)).shape == (1, 8, 8, 8)  # downstream still loads it
+    size = {k: (tmp_path / f"last/checkpoints/{k}.pt").stat().st_size for k in (20, 40)}
+    assert size[20] < size[40] / 2  # the optimizer moments and the teacher were most of the bytes
+
+    train(_cfg(budget_steps=4, full_state_checkpoints="all"), run_dir=tmp_path / "all", log=_quiet)
+    assert "optimizer" in load_state(tmp_path / "all/checkpoints/10.pt")

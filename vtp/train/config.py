@@ -61,6 +61,9 @@ class TokenizerTrainConfig:
     seed: int = 0
     checkpoints: tuple[int, ...] = (1, 2, 4, 7, 12, 19, 27, 35, 40)
     checkpoint_denominator: int = 40
+    # "last": only the newest checkpoint keeps the optimizer/teacher state a resume needs; "all":
+    # every one does (to branch training from an intermediate checkpoint, at ~4x the disk)
+    full_state_checkpoints: Literal["last", "all"] = "last"
     # SSL (DINOv2) extras
     n_local_crops: int = 2
     local_crop_size: int = 0  # 0 = 3/8 of image_size rounded to a multiple of the patch (>= 2 patches)
