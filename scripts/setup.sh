@@ -27,10 +27,12 @@ stamp=".venv/.vtp-installed-$(cat pyproject.toml | sha1sum | cut -c1-12)"
 if [[ ! -f "$stamp" ]]; then
     [[ -x .venv/bin/python ]] || python3 -m venv .venv
     echo "[setup] installing the project into .venv (first time: a few minutes)"
-    .venv/bin/python -m pip install -q --upgrade pip
+    # --no-cache-dir: where the wheels come over the network, pip's cache would keep a second copy
+    # of torch's CUDA libraries (~4 GB) beside the venv.
+    .venv/bin/python -m pip install -q --no-cache-dir --upgrade pip
     # One command, so pip resolves torch and torchvision together (see shared notes).
     # shellcheck disable=SC2086
-    .venv/bin/python -m pip install -q $VTP_TORCH -e '.[dev]'
+    .venv/bin/python -m pip install -q --no-cache-dir $VTP_TORCH -e '.[dev]'
     rm -f .venv/.vtp-installed-*
     touch "$stamp"
 fi
