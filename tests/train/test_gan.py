@@ -80,6 +80,7 @@ def test_stage_writes_the_checkpoint_extract_reads(tokenizer_run, tmp_path):
                      parents={"tokenizer": tokenizer_run}, checkpoint=40)
     result = run_decoder(ctx)
     assert result["steps"] == 4
+    assert not (tmp_path / "dec" / "gan_state.pt").exists()  # the resume state goes once the checkpoint exists
     meta = json.loads((tmp_path / "dec" / "checkpoints" / "40.json").read_text())
     assert meta["k"] == 40 and meta["decoder_gan"]["lambda_gan"] == GAN.lambda_gan and meta["flops"] > 0
     child = RunContext(key="ext", stage="extract", config={}, run_dir=tmp_path / "ext",

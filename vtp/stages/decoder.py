@@ -41,6 +41,10 @@ def run(ctx: RunContext) -> Mapping[str, Any]:
     # Only what load_tokenizer needs: the fine-tune is not resumable as tokenizer training.
     save_checkpoint(ctx.run_dir, ctx.checkpoint, {"spec": state["spec"], "model": tokenizer.state_dict()},
                     {**info, "decoder_gan": to_dict(cfg), "source_checkpoint": str(Path(pt))})
+    # The resume state (decoder, discriminator, both optimizers) is not read again once the
+    # checkpoint exists: 5 MB per run at cpu size, a fifth of the embedded study's disk. A job
+    # killed before its result is recorded redoes the (seeded) fine-tune from step 0.
+    (Path(ctx.run_dir) / "gan_state.pt").unlink(missing_ok=True)
     ctx.tracker.log_params({f"decoder.{k}": v for k, v in to_dict(cfg).items()})
     return {**{f"gan_{k}_last": v for k, v in summary["last"].items()}, "steps": summary["steps"],
             "disc_params": summary["disc_params"]}
