@@ -1,5 +1,7 @@
 """Loading the FID Inception from a weights file this test writes (random init, right architecture)."""
 
+import shutil
+
 import pytest
 import torch
 
@@ -13,9 +15,10 @@ def weights(tmp_path_factory):
     for m in net.modules():  # init_weights=False leaves torch defaults; fine, but make BN non-trivial
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_var.uniform_(0.5, 1.5)
-    path = tmp_path_factory.mktemp("inc") / "pt_inception-test.pth"
-    torch.save(net.state_dict(), path)
-    return path, net.eval()
+    folder = tmp_path_factory.mktemp("inc")
+    torch.save(net.state_dict(), folder / "pt_inception-test.pth")
+    yield folder / "pt_inception-test.pth", net.eval()
+    shutil.rmtree(folder)  # 92 MB; the retention policy only removes tmp_path folders
 
 
 def test_loads_test_written_file_and_extracts_pool3(weights):
