@@ -82,14 +82,18 @@ def load_yaml(path: str | Path) -> Any:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(path, "", f"cannot read file ({e.strerror})") from None
-    try:
-        duplicate = _duplicate_key(yaml.compose(text, Loader=_Loader))  # noqa: S506 -- a SafeLoader
+    loader = _Loader(text)
+    try:  # what yaml.load does, with the duplicate check between composing and constructing
+        node = loader.get_single_node()
+        duplicate = _duplicate_key(node)
         if duplicate:
             key, line, first = duplicate
             raise ConfigError(path, key, f"duplicate key (line {line}; first at line {first})")
-        return parse_yaml(text)
+        return loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as e:
         raise ConfigError(path, "", f"invalid YAML: {e}") from None
+    finally:
+        loader.dispose()
 
 
 def _join(prefix: str, key: str | int) -> str:
