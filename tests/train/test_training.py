@@ -10,6 +10,7 @@ import torch
 from vtp.config import ConfigError, from_dict
 from vtp.stages.api import RunContext
 from vtp.stages.tokenizer import run as run_stage
+from vtp.train import checkpoint
 from vtp.train.checkpoint import latest_checkpoint, load_state, load_tokenizer
 from vtp.train.config import TokenizerTrainConfig
 from vtp.train.errors import NonFiniteLossError
@@ -108,7 +109,7 @@ def test_stage_adapter_logs_and_resumes(tmp_path):
     assert again["steps"] == 4
 
 
-def test_only_the_newest_checkpoint_keeps_the_resume_state(tmp_path):
+def test_only_the_newest_checkpoint_keeps_the_resume_state(tmp_path, monkeypatch):
     cfg = _cfg(budget_steps=4)
     train(cfg, run_dir=tmp_path / "last", log=_quiet)
     newest = load_state(tmp_path / "last/checkpoints/40.pt")
@@ -117,8 +118,13 @@ def test_only_the_newest_checkpoint_keeps_the_resume_state(tmp_path):
         pt = tmp_path / f"last/checkpoints/{k}.pt"
         assert set(load_state(pt)) == {"spec", "model", "config", "step"}
         assert load_tokenizer(pt).encode(torch.rand(1, 3, 32, 32)).shape == (1, 8, 8, 8)  # downstream still loads it
+        assert json.loads((tmp_path / f"last/checkpoints/{k}.json").read_text())["weights_only"] is True
+    assert "weights_only" not in json.loads((tmp_path / "last/checkpoints/40.json").read_text())
     size = {k: (tmp_path / f"last/checkpoints/{k}.pt").stat().st_size for k in (20, 40)}
     assert size[20] < size[40] / 2  # the optimizer moments and the teacher were most of the bytes
+    # trimmed files are not read again at later checkpoints
+    monkeypatch.setattr(checkpoint, "load_state", lambda *a, **k: pytest.fail("read a trimmed checkpoint"))
+    checkpoint.trim_older(tmp_path / "last", 40)
 
     train(_cfg(budget_steps=4, full_state_checkpoints="all"), run_dir=tmp_path / "all", log=_quiet)
     assert "optimizer" in load_state(tmp_path / "all/checkpoints/10.pt")

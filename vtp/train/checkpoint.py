@@ -44,14 +44,23 @@ def save_checkpoint(run_dir: str | Path, k: int, state: dict[str, Any], meta: di
 WEIGHTS_ONLY = ("spec", "model", "config", "step")
 
 
-def trim_checkpoint(path: str | Path) -> None:
-    """Rewrite `path` (atomically) keeping only WEIGHTS_ONLY; a trimmed file is left as it is."""
-    path = Path(path)
-    state = load_state(path)
-    if set(state) <= set(WEIGHTS_ONLY):
-        return
-    torch.save({k: state[k] for k in WEIGHTS_ONLY if k in state}, path.with_suffix(".pt.tmp"))
-    os.replace(path.with_suffix(".pt.tmp"), path)
+def trim_older(run_dir: str | Path, k: int) -> None:
+    """Trim every checkpoint older than `k` that still holds its resume state to WEIGHTS_ONLY.
+
+    Its json then says `"weights_only": true`, so each file is read and rewritten once, not at every
+    later checkpoint. Killed between the two writes, the next call rewrites the same file again.
+    """
+    folder = checkpoint_dir(run_dir)
+    for js in folder.glob("*.json"):
+        meta = json.loads(js.read_text()) if js.stem.isdigit() and int(js.stem) < k else {"weights_only": True}
+        if meta.get("weights_only"):
+            continue
+        pt = folder / f"{js.stem}.pt"
+        state = load_state(pt)
+        torch.save({key: state[key] for key in WEIGHTS_ONLY if key in state}, pt.with_suffix(".pt.tmp"))
+        os.replace(pt.with_suffix(".pt.tmp"), pt)
+        js.with_suffix(".json.tmp").write_text(json.dumps({**meta, "weights_only": True}, indent=1))
+        os.replace(js.with_suffix(".json.tmp"), js)
 
 
 def latest_checkpoint(run_dir: str | Path) -> int | None:

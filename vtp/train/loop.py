@@ -23,13 +23,7 @@ from vtp.losses.ema import ema_update
 from vtp.models.tokenizer import TokenizerSpec, VisualTokenizer
 from vtp.stages.api import NullTracker, Tracker
 from vtp.train.budget import checkpoint_steps, resolve
-from vtp.train.checkpoint import (
-    checkpoint_dir,
-    latest_checkpoint,
-    load_state,
-    save_checkpoint,
-    trim_checkpoint,
-)
+from vtp.train.checkpoint import checkpoint_dir, latest_checkpoint, load_state, save_checkpoint, trim_older
 from vtp.train.config import Resolved, TokenizerTrainConfig
 from vtp.train.data import SampleOrder, build_dataset, load_batch
 from vtp.train.errors import NonFiniteLossError
@@ -186,9 +180,7 @@ def train(
             save_checkpoint(run_dir, k, state, meta)
             log(f"checkpoint {k}/{cfg.checkpoint_denominator} at step {done}")
             if cfg.full_state_checkpoints == "last":  # k is complete: older ones only feed downstream stages
-                for older in checkpoint_dir(run_dir).glob("*.pt"):
-                    if older.stem.isdigit() and int(older.stem) < k:
-                        trim_checkpoint(older)
+                trim_older(run_dir, k)
 
     done = max(start, end)
     return {
