@@ -1,6 +1,7 @@
 """How long `export_snapshot` takes on a 2,000-run SQLite store (goal: under 10 s).
 
     PYTHONPATH=. python benchmarks/export_parquet.py [--runs 2000] [--dir DIR]
+    PYTHONPATH=. python benchmarks/export_parquet.py --quick     # 40 runs: what the test suite runs
 
 The store is built the way a sweep builds it: `prepare_sweep` creates the experiment, parent run
 and 2,000 child runs (tags + ~30 params each; its bulk SQLite path). Metric points are then
@@ -74,7 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=2000)
     p.add_argument("--dir", type=Path, default=None, help="where to build the store (default: a temp folder)")
+    p.add_argument("--quick", action="store_true", help="40 runs: checks the plumbing, not the figure")
     args = p.parse_args(argv)
+    if args.quick:
+        args.runs = 40
     with tempfile.TemporaryDirectory() as tmp:
         sweep = (args.dir or Path(tmp)) / "bench-sweep"
         records = make_records(args.runs)

@@ -33,7 +33,7 @@ from vtp.config import from_dict
 from vtp.eval.features import FeatureNetConfig, load_or_train_feature_net, render_batch
 from vtp.eval.frechet import RunningStats, frechet_distance
 from vtp.eval.refstats import synthetic_reference_stats
-from vtp.stages.api import NullTracker, RunContext
+from vtp.jobs import NullTracker, RunContext
 from vtp.train.budget import resolve
 from vtp.train.checkpoint import load_tokenizer, save_checkpoint
 from vtp.train.config import TokenizerTrainConfig

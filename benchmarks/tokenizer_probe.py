@@ -107,10 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="10 steps, batch 16, small probe sets: checks the plumbing")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    sizes = {"unique": 500, "n_train": 100, "n_test": 60} if args.quick else {}
+    if args.quick:
+        args.steps, args.batch = 10, 16
     with tempfile.TemporaryDirectory() as tmp:
-        res = run_experiment(preset=args.preset, steps=args.steps, batch=args.batch, workdir=Path(tmp))
+        res = run_experiment(preset=args.preset, steps=args.steps, batch=args.batch, workdir=Path(tmp), **sizes)
     for k, v in res.items():
         print(f"RESULT {k}={v:.6g}")
     losses = [k[9:-6] for k in res if k.startswith("vtp_loss_") and k.endswith("_first")]

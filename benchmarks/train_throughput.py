@@ -97,7 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--gpu-batch", type=int, default=64)
+    p.add_argument("--quick", action="store_true", help="cpu-xs, batch 8, 2 steps: checks the plumbing")
     args = p.parse_args(argv)
+    if args.quick:
+        args.preset, args.batch, args.steps = "cpu-xs", 8, 2
     if args.threads:
         torch.set_num_threads(args.threads)
     cpu = torch.device("cpu")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vtp.sweep.ledger import read_json, read_ledger
+from vtp.jobs.ledger import read_json, read_ledger
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "scripts" / "demo.sh"

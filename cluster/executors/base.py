@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cluster.profile import ExecutorProfile
-from vtp.sweep.states import JobState
+from vtp.jobs.states import JobState
 
 
 @dataclass(frozen=True)

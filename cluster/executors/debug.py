@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from cluster.executors.base import Submission
-from vtp.sweep.ledger import read_json, read_state, write_json
-from vtp.sweep.states import JobState
-from vtp.sweep.worker import run_job
+from vtp.jobs.ledger import read_json, read_state, write_json
+from vtp.jobs.states import JobState
+from vtp.jobs.worker import run_job
 
 
 class DebugExecutor:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from cluster.executors.base import Submission
 from cluster.profile import ExecutorProfile
-from vtp.sweep.ledger import read_json, read_state, write_json
-from vtp.sweep.states import JobState
+from vtp.jobs.ledger import read_json, read_state, write_json
+from vtp.jobs.states import JobState
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -210,7 +210,7 @@ class _Scheduler:
         log = self.sweep_dir / "runs" / key / "worker.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "vtp.sweep.worker", str(self.sweep_dir), key],
+            proc = subprocess.Popen([sys.executable, "-m", "vtp.jobs.worker", str(self.sweep_dir), key],
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, env=worker_env(self.n_workers))
         self.procs[key] = proc

@@ -26,8 +26,8 @@ import submitit
 from cluster import slurm_query
 from cluster.executors.base import Submission
 from cluster.profile import ExecutorProfile
-from vtp.sweep.states import JobState
-from vtp.sweep.worker import run_job
+from vtp.jobs.states import JobState
+from vtp.jobs.worker import run_job
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ import torch
 import vtp.stages.eval as eval_stage
 import vtp.stages.extract as extract_stage
 from vtp.config import from_dict
+from vtp.jobs.context import RunContext
 from vtp.stages import dit as dit_stage
-from vtp.stages.api import RunContext
 from vtp.train.config import TokenizerTrainConfig
 from vtp.train.loop import train
 

@@ -13,8 +13,8 @@ from torch import nn
 import vtp.stages.eval as eval_stage
 import vtp.stages.extract as extract_stage
 from vtp.eval.inception import fid_inception_v3
+from vtp.jobs.context import RunContext
 from vtp.stages import dit as dit_stage
-from vtp.stages.api import RunContext
 
 FEAT = {"train_samples": 400, "heldout_samples": 100, "epochs": 2, "batch_size": 50, "width": 8}
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 
 from vtp.cli.sweep import main
+from vtp.jobs.ledger import read_json
 from vtp.stages.smoke import expected
-from vtp.sweep.launcher import cancel, launch, status, wait
-from vtp.sweep.ledger import read_json
+from vtp.sweep.launcher import cancel, launch, wait
 from vtp.sweep.planner import plan
 from vtp.sweep.spec import load_sweep
+from vtp.sweep.status import status
 
 TINY = Path(__file__).resolve().parents[2] / "sweeps" / "smoke_local.yaml"
 
@@ -207,7 +208,7 @@ def test_scheduler_killed_right_after_launch_is_replaced_by_the_next_launch(tmp_
     while subprocess.run(["pkill", "-KILL", "-f", f"cluster.executors.local {folder}"]).returncode != 0:
         assert time.time() < deadline, "the scheduler never showed up"
         time.sleep(0.02)
-    subprocess.run(["pkill", "-KILL", "-f", f"vtp.sweep.worker {folder}"], check=False)
+    subprocess.run(["pkill", "-KILL", "-f", f"vtp.jobs.worker {folder}"], check=False)
     again = launch(sweep, code_version="t")  # within the grace: nothing looks lost yet
     st = wait(sweep.folder, timeout_s=120, poll_s=0.2)
     assert {s.status for s in st.runs.values()} == {"done"}, (len(again.submitted), st.counts())

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from vtp.sweep.ledger import write_json, write_ledger
+from vtp.jobs.ledger import write_json, write_ledger
+from vtp.jobs.states import JobState
 from vtp.sweep.planner import plan
 from vtp.sweep.spec import load_sweep
-from vtp.sweep.states import JobState
 
 TINY = Path(__file__).resolve().parents[2] / "sweeps" / "smoke_local.yaml"
 

@@ -1,10 +1,10 @@
 """The live table's progress bars: what a run writes, and what the table draws from it."""
 
 from vtp.cli.sweep import render
-from vtp.stages.api import RunContext
-from vtp.sweep.launcher import SweepStatus
-from vtp.sweep.progress import bar, read_progress
-from vtp.sweep.states import RunState
+from vtp.jobs.context import RunContext
+from vtp.jobs.progress import bar, read_progress
+from vtp.jobs.states import RunState
+from vtp.sweep.status import SweepStatus
 
 
 def test_bar_is_proportional_and_clamped():

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from cluster.slurm_query import max_array_size, requeue
+from vtp.jobs.ledger import read_json, read_ledger
 from vtp.stages.smoke import expected
 from vtp.sweep.launcher import cancel, launch, wait
-from vtp.sweep.ledger import read_json, read_ledger
 from vtp.sweep.planner import plan
 from vtp.sweep.spec import load_sweep
 

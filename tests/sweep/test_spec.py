@@ -121,7 +121,7 @@ def test_yaml_cannot_construct_objects(tmp_path):
 
 def test_imports_are_torch_free():
     code = ("import sys, vtp.sweep, cluster, cluster.executors, cluster.executors.slurm, vtp.cli.sweep\n"
-            "import vtp.sweep.launcher, vtp.sweep.worker, cluster.executors.local\n"
+            "import vtp.sweep.launcher, vtp.jobs.worker, cluster.executors.local\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 

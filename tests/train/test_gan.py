@@ -11,9 +11,9 @@ import torch
 
 from vtp.config import from_dict
 from vtp.data.synthetic import SyntheticShapes
+from vtp.jobs.context import RunContext
 from vtp.losses.gan import hinge_d_loss, hinge_g_loss
 from vtp.models.discriminator import PatchDiscriminator
-from vtp.stages.api import RunContext
 from vtp.stages.decoder import run as run_decoder
 from vtp.stages.extract import checkpoint_paths
 from vtp.train.checkpoint import load_tokenizer

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from vtp.config import ConfigError, from_dict
-from vtp.stages.api import RunContext
+from vtp.jobs.context import RunContext
 from vtp.stages.tokenizer import run as run_stage
 from vtp.train import checkpoint
 from vtp.train.checkpoint import latest_checkpoint, load_state, load_tokenizer

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from vtp.jobs.ledger import read_json
 from vtp.sweep.launcher import launch, launch_until_done, wait
-from vtp.sweep.ledger import read_json
 from vtp.sweep.spec import load_sweep
 
 pytestmark = pytest.mark.slow

@@ -9,10 +9,11 @@ import time
 from pathlib import Path
 
 from vtp.config import ConfigError
-from vtp.sweep.launcher import LaunchReport, SweepStatus, cancel, launch, launch_until_done, status, wait
+from vtp.jobs.progress import bar, read_progress
+from vtp.sweep.launcher import LaunchReport, cancel, launch, launch_until_done, wait
 from vtp.sweep.planner import format_table, plan
-from vtp.sweep.progress import bar, read_progress
 from vtp.sweep.spec import load_sweep
+from vtp.sweep.status import SweepStatus, status
 
 
 def _parser() -> argparse.ArgumentParser:

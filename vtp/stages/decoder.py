@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vtp.config import from_dict, to_dict
-from vtp.stages.api import RunContext
+from vtp.jobs.context import RunContext
 from vtp.train.gan_config import DecoderGANConfig
 
 

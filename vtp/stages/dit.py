@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from vtp.config import ConfigError, from_dict, to_dict
-from vtp.stages.api import RunContext
+from vtp.jobs.context import RunContext
 from vtp.stages.extract import load_shards
 from vtp.train.dit import train_dit
 from vtp.train.dit_config import DiTTrainConfig

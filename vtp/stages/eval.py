@@ -24,7 +24,7 @@ from vtp.eval.frechet import RunningStats, frechet_distance
 from vtp.eval.precision_recall import precision_recall
 from vtp.eval.refstats import synthetic_reference_stats
 from vtp.eval.sampling import class_velocity, sample
-from vtp.stages.api import RunContext
+from vtp.jobs.context import RunContext
 from vtp.stages.configs import EvalConfig
 from vtp.stages.dit import denormalise
 from vtp.stages.extract import load_checkpoint_tokenizer

@@ -19,7 +19,7 @@ import torch
 from vtp.config import ConfigError, from_dict, to_dict
 from vtp.data.synthetic import NUM_CLASSES
 from vtp.eval.features import render_batch
-from vtp.stages.api import RunContext
+from vtp.jobs.context import RunContext
 from vtp.stages.configs import ExtractConfig
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vtp.config import from_dict
-from vtp.stages.api import RunContext
+from vtp.jobs.context import RunContext
 
 MOD = 2**64
 

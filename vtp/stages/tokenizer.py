@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from vtp.config import from_dict
-from vtp.stages.api import RunContext
+from vtp.jobs.context import RunContext
 from vtp.train.config import TokenizerTrainConfig
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from vtp.config import ConfigError, from_dict
-from vtp.stages.api import RunContext
-from vtp.sweep.ledger import write_json
+from vtp.jobs.context import RunContext
+from vtp.jobs.ledger import write_json
 from vtp.tune.spec import DEFAULT_TRAINABLE, TuneSpec
 
 

@@ -1,26 +1,14 @@
 """The sweep engine: a YAML grid to chained runs on SLURM or this machine. No torch here.
 
-Public API (the CLI `vtp-sweep` is a thin face over these). Names resolve lazily so that
-`cluster.executors` and the engine can import each other's modules without a cycle at start-up.
+Public API (the CLI `vtp-sweep` is a thin face over these). The engine sits above `cluster/`
+(executors) and `vtp.jobs` (the job contract); nothing below imports it.
 """
 
-from __future__ import annotations
+from vtp.sweep.launcher import LaunchReport, cancel, launch, launch_until_done, wait
+from vtp.sweep.planner import PlannedRun, format_table, plan
+from vtp.sweep.runs import Run, expand, run_key
+from vtp.sweep.spec import Sweep, SweepSpec, load_sweep
+from vtp.sweep.status import SweepStatus, status
 
-import importlib
-from typing import Any
-
-_API = {
-    "load_sweep": "spec", "Sweep": "spec", "SweepSpec": "spec",
-    "Run": "runs", "expand": "runs", "run_key": "runs",
-    "PlannedRun": "planner", "plan": "planner", "format_table": "planner",
-    "LaunchReport": "launcher", "SweepStatus": "launcher", "launch": "launcher", "status": "launcher",
-    "cancel": "launcher", "wait": "launcher",
-    "run_job": "worker",
-}
-__all__ = sorted(_API)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        return getattr(importlib.import_module(f"vtp.sweep.{_API[name]}"), name)
-    raise AttributeError(f"module 'vtp.sweep' has no attribute {name!r}")
+__all__ = ["LaunchReport", "PlannedRun", "Run", "Sweep", "SweepSpec", "SweepStatus", "cancel", "expand",
+           "format_table", "launch", "launch_until_done", "load_sweep", "plan", "run_key", "status", "wait"]

@@ -1,27 +1,33 @@
 """Where the engine meets vtp.tracking (MLflow): all calls in one place, MLflow imported lazily.
 
-Launcher: `prepare_tracking` before submitting, `tag_job_ids` after, `reconcile_tracking` when
-jobs have ended without their worker closing their MLflow run. The worker side is
-`vtp.sweep.worker.open_tracker`.
+Launcher: `prepare_tracking` before submitting (and `tracker_target`, the opener each run's
+config.json names for its worker), `tag_job_ids` after, `reconcile_tracking` when jobs have ended
+without their worker closing their MLflow run. The worker side is `vtp.jobs.worker.open_tracker`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from vtp.sweep.ledger import read_json, run_dir, write_json
+from vtp.jobs.ledger import read_json, run_dir, write_json
 from vtp.sweep.runs import Run
 from vtp.sweep.spec import Sweep
+from vtp.sweep.status import SweepStatus
 
-if TYPE_CHECKING:
-    from vtp.sweep.launcher import SweepStatus
+# Called by the worker as fn(sweep_dir, key) -> Tracker (see vtp.jobs.worker): a name, not an
+# import, so the job contract below knows nothing of MLflow.
+TRACKER_TARGET = "vtp.tracking:open_run"
+
+
+def tracker_target(sweep: Sweep) -> str | None:
+    """What each run's worker opens to log: the MLflow run prepared for it, or nothing."""
+    return TRACKER_TARGET if sweep.spec.tracking.enabled else None
 
 
 def prepare_tracking(sweep: Sweep, sweep_dir: Path, runs: Sequence[Run]) -> None:
     """Create the MLflow runs before submitting (idempotent; found again by run key). Workers then
-    log into them (vtp.sweep.worker.open_tracker). Skipped when `tracking.enabled: false`."""
+    log into them (vtp.jobs.worker.open_tracker, through `tracker_target`). Skipped when `tracking.enabled: false`."""
     if not sweep.spec.tracking.enabled or not runs:
         return
     from vtp.tracking import RunRecord, prepare_sweep  # MLflow is only imported when tracking is on

@@ -16,10 +16,10 @@ from typing import Any
 from cluster.executors import Executor, make_executor
 from cluster.profile import ExecutorProfile
 from vtp.config import from_dict
-from vtp.sweep.ledger import read_ledger
+from vtp.jobs.ledger import read_ledger
+from vtp.jobs.states import ACTIVE, JobState, RunState, merge, retryable
 from vtp.sweep.runs import Run, expand
 from vtp.sweep.spec import Sweep
-from vtp.sweep.states import ACTIVE, JobState, RunState, merge, retryable
 from vtp.sweep.version import code_version as current_code_version
 
 ACTION_LABEL = {"run": "run", "skip": "skip(done)", "wait": "wait(running)", "failed": "failed",

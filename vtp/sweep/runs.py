@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from vtp.config import ConfigError, to_dict
+from vtp.jobs.ledger import read_json, read_state, run_dir
 from vtp.stages.configs import check_config
 from vtp.sweep.expr import REF, ExprError, has_ref, interpolate
-from vtp.sweep.ledger import read_json, read_state, run_dir
 from vtp.sweep.spec import (
     StageSpec,
     Sweep,

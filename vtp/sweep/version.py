@@ -5,6 +5,11 @@ the stage adapters and the config loader, not on the sweep engine, the CLI, trac
 or the specs themselves (a spec's values are in the key already). Hashing only that code means a
 commit to the README, or an edit to a spec in a dirty checkout, does not re-run a finished study;
 a change to a loss does. The git commit stays provenance (MLflow tags, report), not identity.
+
+The job contract (`vtp/jobs`: run folders, ledger, job states, the worker, progress files,
+RunContext, the Tracker protocol) is left out on purpose: it decides how, where and how reliably a
+run executes, not what it computes. A fix to resuming or exactly-once delivery must not re-run a
+finished study; a change that alters a stage's inputs shows up in `vtp/stages`, which is hashed.
 """
 
 from __future__ import annotations

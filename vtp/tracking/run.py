@@ -23,7 +23,7 @@ def _now_ms() -> int:
 
 
 class RunTracker:
-    """Implements `vtp.stages.api.Tracker` for one run, plus `flush` and `close(status)`.
+    """Implements `vtp.jobs.tracker.Tracker` for one run, plus `flush` and `close(status)`.
 
     flush_every: pending metric points that trigger a flush
     flush_interval_s: a flush at least this often while logging (so the UI stays current)

@@ -18,9 +18,9 @@ import torch
 
 from vtp.config import to_dict
 from vtp.flops.dit import dit_train_flops
+from vtp.jobs.tracker import NullTracker, Tracker
 from vtp.losses.flow import flow_loss, interpolate, logit_normal_timesteps
 from vtp.models.dit import DiT, build_dit
-from vtp.stages.api import NullTracker, Tracker
 from vtp.train.dit_config import DiTTrainConfig
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
+from vtp.jobs.tracker import NullTracker, Tracker
 from vtp.losses.gan import hinge_d_loss, hinge_g_loss
 from vtp.losses.reconstruction import PerceptualLoss, l1_loss
 from vtp.models.discriminator import PatchDiscriminator
 from vtp.models.tokenizer import VisualTokenizer
-from vtp.stages.api import NullTracker, Tracker
 from vtp.train.data import SampleOrder, load_batch
 from vtp.train.gan_config import DecoderGANConfig
 

@@ -19,9 +19,9 @@ import torch
 
 from vtp.config import to_dict
 from vtp.flops.tokenizer import step_flops
+from vtp.jobs.tracker import NullTracker, Tracker
 from vtp.losses.ema import ema_update
 from vtp.models.tokenizer import TokenizerSpec, VisualTokenizer
-from vtp.stages.api import NullTracker, Tracker
 from vtp.train.budget import checkpoint_steps, resolve
 from vtp.train.checkpoint import checkpoint_dir, latest_checkpoint, load_state, save_checkpoint, trim_older
 from vtp.train.config import Resolved, TokenizerTrainConfig

@@ -17,7 +17,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
-from vtp.sweep.worker import import_target
+from vtp.jobs.worker import import_target
 from vtp.tune.spec import TuneSpec
 
 EXPERIMENT = "search"

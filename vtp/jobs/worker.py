@@ -4,7 +4,11 @@ Loads `runs/<key>/config.json`, imports the stage target (only here, so planning
 torch), builds a RunContext, calls it, writes `result.json` and the `state.json` marker. A failure
 writes the marker with the traceback and re-raises, so the scheduler sees the job fail too.
 
-    python -m vtp.sweep.worker SWEEP_DIR KEY
+Which tracker a run logs to is named in its `config.json` too (`"tracker": "module:function"`,
+called as `fn(sweep_dir, key)`; written by the engine when tracking is on), so this package needs
+no import of the tracking layer: the arrow points from the engine down, never from here up.
+
+    python -m vtp.jobs.worker SWEEP_DIR KEY
 """
 
 from __future__ import annotations
@@ -18,17 +22,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vtp.stages.api import NullTracker, RunContext, Tracker
-from vtp.sweep.ledger import read_json, run_dir, write_json
+from vtp.jobs.context import RunContext
+from vtp.jobs.ledger import read_json, run_dir, write_json
+from vtp.jobs.tracker import NullTracker, Tracker
 
 
-def open_tracker(sweep_dir: Path, key: str) -> Tracker:
-    """The run's MLflow tracker when the launcher prepared tracking (tracking.json), else a NullTracker."""
-    if not (Path(sweep_dir) / "tracking.json").exists():
-        return NullTracker()
-    from vtp.tracking import open_run  # imported in the job only: MLflow is heavy
-
-    return open_run(sweep_dir, key)
+def open_tracker(sweep_dir: Path, key: str, target: str | None) -> Tracker:
+    """The tracker the run's config names (imported in the job only: MLflow is heavy), else a NullTracker."""
+    return import_target(target)(sweep_dir, key) if target else NullTracker()
 
 
 def close_tracker(tracker: Tracker, status: str) -> None:
@@ -42,11 +43,8 @@ def import_target(target: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def context(sweep_dir: Path, key: str, tracker: Tracker) -> RunContext:
+def context(sweep_dir: Path, key: str, cfg: Mapping[str, Any], tracker: Tracker) -> RunContext:
     folder = run_dir(sweep_dir, key)
-    cfg = read_json(folder / "config.json")
-    if cfg is None:
-        raise FileNotFoundError(f"{folder / 'config.json'} is missing: was the run launched?")
     parents = {stage: run_dir(sweep_dir, k) for stage, k in cfg.get("parents", {}).items()}
     return RunContext(key=key, stage=cfg["stage"], config=cfg["config"], run_dir=folder, parents=parents,
                       checkpoint=cfg.get("checkpoint"), tracker=tracker)
@@ -57,10 +55,13 @@ def run_job(sweep_dir: str | Path, key: str) -> Mapping[str, Any]:
     sweep_dir = Path(sweep_dir).resolve()
     folder = run_dir(sweep_dir, key)
     started = time.time()
-    tracker = open_tracker(sweep_dir, key)
+    cfg = read_json(folder / "config.json")
+    tracker = open_tracker(sweep_dir, key, (cfg or {}).get("tracker"))
     try:
-        ctx = context(sweep_dir, key, tracker)
-        fn = import_target(read_json(folder / "config.json")["target"])
+        if cfg is None:
+            raise FileNotFoundError(f"{folder / 'config.json'} is missing: was the run launched?")
+        ctx = context(sweep_dir, key, cfg, tracker)
+        fn = import_target(cfg["target"])
         result = dict(fn(ctx) or {})
     except Exception as e:
         write_json(folder / "state.json", {
@@ -79,7 +80,7 @@ def run_job(sweep_dir: str | Path, key: str) -> Mapping[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m vtp.sweep.worker SWEEP_DIR KEY", file=sys.stderr)
+        print("usage: python -m vtp.jobs.worker SWEEP_DIR KEY", file=sys.stderr)
         return 2
     try:
         run_job(args[0], args[1])

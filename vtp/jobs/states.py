@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vtp.sweep.ledger import read_state
+from vtp.jobs.ledger import read_state
 
 FAILURE_CLASSES = ("error", "timeout", "out_of_memory", "node_failure", "preempted", "cancelled", "dependency", "lost")
 AUTO_RETRY = frozenset({"node_failure", "preempted", "cancelled", "dependency", "lost"})

@@ -1,7 +1,7 @@
 """The contract between the sweep engine and the science: what a stage function receives.
 
 A stage is a plain function `run(ctx: RunContext) -> Mapping[str, Any]` named in the sweep spec
-by its dotted path (e.g. `vtp.stages.tokenizer:run`). The engine imports it only inside the job,
+by its dotted path (e.g. `vtp.stages.tokenizer:run`). The worker imports it only inside the job,
 so planning never imports torch. The returned mapping is the run's result, written to
 `<run_dir>/result.json` by the worker; a raised exception marks the run failed.
 
@@ -14,35 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-
-class Tracker(Protocol):
-    """What a stage may log. The MLflow implementation lives in `vtp.tracking`."""
-
-    def log_params(self, params: Mapping[str, Any]) -> None: ...
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None: ...
-
-    def log_artifact(self, path: str | Path) -> None: ...
-
-    def set_tags(self, tags: Mapping[str, str]) -> None: ...
-
-
-class NullTracker:
-    """Logs nothing. For in-process use from a notebook or a unit test."""
-
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        pass
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
-        pass
-
-    def log_artifact(self, path: str | Path) -> None:
-        pass
-
-    def set_tags(self, tags: Mapping[str, str]) -> None:
-        pass
+from vtp.jobs.progress import write_progress
+from vtp.jobs.tracker import NullTracker, Tracker
 
 
 @dataclass(frozen=True)
@@ -68,6 +43,4 @@ class RunContext:
 
     def progress(self, done: int, total: int, unit: str = "steps") -> None:
         """Tell the live table how far this run is (`vtp-sweep launch --wait` draws a bar)."""
-        from vtp.sweep.progress import write_progress
-
         write_progress(self.run_dir, done, total, unit)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vtp.sweep.ledger import read_json, write_json
+from vtp.jobs.ledger import read_json, write_json
 
 FILE = "progress.json"
 
