@@ -1,7 +1,7 @@
 """Load a results table (CSV or Parquet), detect a vtp snapshot, and choose the columns.
 
 A snapshot (vtp.tracking.export) is one Parquet file with `vtp_snapshot_version` in its key-value
-metadata; with one, the defaults of INTERFACES.md apply: eval rows, x = tokenizer FLOPs,
+metadata; with one, these defaults apply: eval rows, x = tokenizer FLOPs,
 y = gfid when present else gen_fd (labelled with its network, never called FID), one series per
 (objective, params, data size when it varies), family = objective, bootstrap unit = root_key.
 """

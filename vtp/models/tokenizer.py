@@ -3,7 +3,7 @@
 features (CLIP image projection + text tower, DINO/iBOT head).
 
 Downstream stages use only `encode`, `decode`, `features` and the attributes `latent_dim`,
-`patch_size`, `image_size` (INTERFACES.md).
+`patch_size`, `image_size`: that is the contract the extract, dit and eval stages rely on.
 """
 
 from __future__ import annotations

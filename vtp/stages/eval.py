@@ -1,6 +1,6 @@
 """Stage `eval`: sample the DiT, decode with the tokenizer's own decoder, and score the images.
 
-Metrics (INTERFACES.md): `gen_fd` over the fallback network named in the tag/param `gen_fd_network`
+Metrics (named for what they are; see the README): `gen_fd` over the fallback network named in the tag/param `gen_fd_network`
 (with `gen_fd_network_accuracy`, its held-out accuracy), `oracle_accuracy` (share of samples the
 oracle classifies as the class they were conditioned on), `gfid` only when the standard FID Inception
 weights file was given by path (checked by its sha256), and `tokenizer_flops` / `tokenizer_params` /

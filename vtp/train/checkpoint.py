@@ -1,4 +1,4 @@
-"""Tokenizer checkpoints (INTERFACES.md): `<run_dir>/checkpoints/<k>.pt` + `<k>.json`.
+"""Tokenizer checkpoints: `<run_dir>/checkpoints/<k>.pt` + `<k>.json`.
 
 The newest `.pt` file holds everything needed for an exact resume (model, EMA teacher, optimizer,
 DINO/iBOT centers, step, RNG state) and the `spec` that rebuilds the module; once a newer checkpoint

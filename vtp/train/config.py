@@ -1,5 +1,5 @@
-"""The tokenizer stage's typed config (keys agreed in INTERFACES.md). Torch-free: the sweep engine
-and the FLOP formula read it at plan time.
+"""The tokenizer stage's typed config (every key is listed in docs/stage-configs.md, generated
+from it). Torch-free: the sweep engine and the FLOP formula read it at plan time.
 
 Load with `vtp.config.from_dict(TokenizerTrainConfig, data, where=..., key=...)`; derived values
 (per-objective batch sizes, number of steps) come from `resolve(cfg)` in one named step.
