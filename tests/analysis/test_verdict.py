@@ -73,12 +73,12 @@ SETTINGS = LawSettings(forms=("power", "saturating", "loglinear", "broken"), n_b
 
 
 def test_flat_last_two_decades_stagnates_not_scales():
-    # Falls over the first half decade, flat after: the whole-range line is clearly negative (the
-    # old verdict said "scales"), the law's slope at the largest x is ~0.
+    # Falls over the first half decade, flat after: the whole-range line is steeply negative, the
+    # law's slope at the largest x is ~0 and its interval inside the band.
     rng = np.random.default_rng(4)
     u = np.geomspace(1, 10**2.5, 9)
     (r,) = fit_laws(_one_run(5 * (1 + 2 * u**-3.0) * np.exp(rng.normal(0, 0.01, 9))), COLS, SETTINGS).series
-    assert r.slope.slope < -0.1  # a steep whole-range line (the old rule read its t-interval: "scales")
+    assert r.slope.slope < -0.1  # a steep whole-range line
     assert r.verdict == "stagnates", (r.chosen, r.local)
 
 
