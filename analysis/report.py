@@ -110,7 +110,7 @@ def default_panels(table: Table, frame: pd.DataFrame, cols: Columns) -> list[Pan
 
 
 def _blocks(table: Table, settings: LawSettings, fitted: list[tuple[Panel, LawsResult, Path]],
-            summary: list[str], command: str | None) -> list[tuple]:
+            summary: list[str], command: str | None, version: str) -> list[tuple]:
     y_label = fitted[0][1].columns.y_label
     blocks: list[tuple] = [("h1", "vtp-scaling report"), ("p", f"Metric: {y_label} (column `{fitted[0][1].columns.y}`).")]
     blocks += [("h2", "Summary"), ("p", verdict_rule(settings)), ("ul", summary)]
@@ -130,7 +130,7 @@ def _blocks(table: Table, settings: LawSettings, fitted: list[tuple[Panel, LawsR
         + "), grid of starts, bounded L-BFGS-B, form chosen by " + settings.select
         + "; intervals: bootstrap over runs (>= 8 runs) or parametric bootstrap-t with AR(1) noise within runs",
         f"command: {command or 'library call (no command line)'}",
-        f"code version: {code_version()}",
+        f"code version: {version}",
         f"libraries: python {sys.version.split()[0]}, {library_versions()}",
         f"generated: {datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}",
     ]
@@ -189,6 +189,7 @@ def write_report(table: Table, frame: pd.DataFrame, cols: Columns, out_dir: Path
     Summary section's lines)."""
     from analysis.laws import to_json
 
+    version = code_version()  # before writing: the report's own files may be tracked (docs/mini) and mark the tree dirty
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fitted = []
@@ -197,7 +198,7 @@ def write_report(table: Table, frame: pd.DataFrame, cols: Columns, out_dir: Path
         png = scaling_figure(res, out_dir / f"{panel.name}.png", title=panel.title, x_label=panel.x_label)
         fitted.append((panel, res, png))
     summary = [line for panel, res, _ in fitted for line in summary_lines(panel.title, res)]
-    blocks = _blocks(table, settings, fitted, summary, command)
+    blocks = _blocks(table, settings, fitted, summary, command, version)
     md, page, js = out_dir / "report.md", out_dir / "report.html", out_dir / "fits.json"
     md.write_text(to_markdown(blocks))
     page.write_text(to_html(blocks))
