@@ -26,6 +26,20 @@ def family_colours(res: LawsResult) -> dict[str | None, str]:
     return {f: FAMILY_COLOURS[i % len(FAMILY_COLOURS)] for i, f in enumerate(fams)}
 
 
+MAX_X2_CURVES = 6
+
+
+def curve_grids(x: np.ndarray, xs: np.ndarray) -> list[tuple[float | None, np.ndarray]]:
+    """Where to draw the law: along xs for a one-x law; for a joint law, one curve along xs per
+    observed x2 value when there are few of them, else one at the median x2."""
+    if x.ndim == 1:
+        return [(None, xs)]
+    values = np.unique(x[:, 1])
+    if values.size > MAX_X2_CURVES:
+        values = np.array([np.median(x[:, 1])])
+    return [(float(v), np.column_stack([xs, np.full_like(xs, v)])) for v in values]
+
+
 def scaling_figure(res: LawsResult, path: Path, *, title: str, x_label: str) -> Path:
     """One panel; returns the PNG path."""
     fig = Figure(figsize=(6.4, 4.4), dpi=110)
@@ -52,11 +66,12 @@ def scaling_figure(res: LawsResult, path: Path, *, title: str, x_label: str) -> 
             ax.scatter(x1[held], s.y[held], facecolors="none", edgecolors=colour, marker=marker, s=60,
                        linewidths=1.5, zorder=3, label=None if held_drawn else "held out (largest x)")
             held_drawn = True
-        if r.fit is not None and s.x.ndim == 1:
+        if r.fit is not None:
             xs = np.geomspace(x1.min(), x1.max(), 60)
-            mid, lo, hi = r.band(xs, res.settings.level)
-            ax.plot(xs, mid, color=colour, ls=style, lw=1.4, zorder=2)
-            ax.fill_between(xs, lo, hi, color=colour, alpha=0.15, lw=0, zorder=1)
+            for x2, grid in curve_grids(s.x, xs):
+                mid, lo, hi = r.band(grid, res.settings.level)
+                ax.plot(xs, mid, color=colour, ls=style, lw=1.4 if x2 is None else 0.9, zorder=2)
+                ax.fill_between(xs, lo, hi, color=colour, alpha=0.15, lw=0, zorder=1)
     ax.set_xscale("log")
     ax.set_xlabel(x_label)
     ax.set_ylabel(res.columns.y_label)

@@ -13,35 +13,46 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.bootstrap import BootstrapResult, bootstrap_fit, unit_codes
+from analysis.bootstrap import unit_codes
 from analysis.compare import (
-    compute_multiplier,
     correlation,
     crossover,
-    exponent_difference,
-    shared_exponent_lrt,
+    shared_slope_test,
+    slope_difference,
+    x_ratio_to_reach,
 )
+from analysis.draws import Draws
 from analysis.fit import FitResult, FitSettings, fit_form
 from analysis.forms import Form, get_form, predict
+from analysis.intervals import interval_draws
 from analysis.select import choose, information_criteria, leave_largest_out
-from analysis.slope import MIN_UNITS_FOR_BOOTSTRAP, Slope, loglog_slope, verdict
+from analysis.slope import Slope, loglog_slope
 from analysis.table import Columns, Series, split_series
 from analysis.threads import single_threaded_blas
+from analysis.verdict import DEFAULT_FLAT_PER_DECADE, LocalSlope, band_from_per_decade, local_slope, verdict
+
+DEFAULT_BEYOND_FACTOR = 10.0
 
 
 @dataclass(frozen=True)
 class LawSettings:
     forms: tuple[str, ...] = ("power", "saturating", "loglinear")
-    delta: float = 1e-3
+    delta: float | None = None  # Huber threshold; None: scaled to the noise (fit.py)
     n_boot: int = 1000
     seed: int = 0
     level: float = 0.95
-    select: str = "bic"  # bic | aic | extrapolation
+    select: str = "aicc"  # aicc | aic | bic | extrapolation
     higher_is_better: bool = False
     families: tuple[str, ...] | None = None  # the pair to compare; None: every pair present
+    flat_per_decade: float = DEFAULT_FLAT_PER_DECADE  # "stagnates": |change| per 10x x below this
+    beyond_factor: float = DEFAULT_BEYOND_FACTOR  # extrapolations further than this outside the data: not numbers
 
     def fit_settings(self) -> FitSettings:
         return FitSettings(delta=self.delta)
+
+    @property
+    def band(self) -> float:
+        return band_from_per_decade(self.flat_per_decade)
 
 
 DEFAULT_LAWS = LawSettings()
@@ -53,22 +64,32 @@ class SeriesResult:
     status: str  # ok | insufficient-data | no-converged-fit
     reason: str
     verdict: str
-    slope: Slope | None = None
-    candidates: dict[str, dict] = field(default_factory=dict)  # form -> summary (aic, bic, ...)
+    slope: Slope | None = None  # whole-range log-log line (a summary, not the verdict)
+    candidates: dict[str, dict] = field(default_factory=dict)  # form -> summary (aicc, bic, ...)
     chosen: str | None = None
+    chosen_by: str = ""
     fit: FitResult | None = None
-    boot: BootstrapResult | None = None
+    draws: Draws | None = None
+    local: LocalSlope | None = None  # the chosen law's slope at the largest x: the verdict's basis
 
     @property
     def form(self) -> Form | None:
         return None if self.chosen is None else get_form(self.chosen)
 
+    @property
+    def warnings(self) -> list[str]:
+        out = []
+        if self.fit is not None and self.fit.at_bound:
+            out.append(f"parameter(s) at a bound: {', '.join(self.fit.at_bound)} (the bound, not the data, "
+                       "sets them; their intervals are truncated there)")
+        return out
+
     def band(self, xs: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Fitted curve and its pointwise bootstrap band at xs (first x column only)."""
+        """Fitted curve and its pointwise band at xs (rows of x values; one column for one-x laws)."""
         mid = predict(self.form, self.fit.theta, xs, self.fit.lref)
-        if self.boot is None or len(self.boot.thetas) == 0 or not self.boot.informative:
+        if self.draws is None or len(self.draws.thetas) == 0 or not self.draws.informative:
             return mid, mid, mid
-        preds = np.array([predict(self.form, t, xs, self.fit.lref) for t in self.boot.thetas])
+        preds = np.array([predict(self.form, t, xs, self.fit.lref) for t in self.draws.thetas])
         q = 100 * (1 - level) / 2
         return mid, np.percentile(preds, q, axis=0), np.percentile(preds, 100 - q, axis=0)
 
@@ -83,29 +104,36 @@ def _candidate(form: Form, s: Series, fs: FitSettings) -> tuple[dict, FitResult 
     return out, fit
 
 
+def series_forms(s: Series, settings: LawSettings) -> tuple[str, ...]:
+    """The candidate forms that take as many x columns as the series has (the CLI checks that
+    at least one does)."""
+    n_x = 1 if s.x.ndim == 1 else s.x.shape[1]
+    return tuple(f for f in settings.forms if get_form(f).n_x == n_x)
+
+
 def fit_series(s: Series, settings: LawSettings) -> SeriesResult:
-    """Fit every candidate form, choose one, bootstrap its CIs, and give the verdict."""
+    """Fit every candidate form, choose one, draw its intervals, and give the verdict."""
     if s.problem:
         return SeriesResult(series=s, status="insufficient-data", reason=s.problem, verdict="insufficient-data")
     x1 = s.x if s.x.ndim == 1 else s.x[:, 0]
     slope = loglog_slope(x1, s.y, units=s.units, n_boot=min(settings.n_boot, 1000), seed=settings.seed,
                          level=settings.level)
     fs = settings.fit_settings()
-    forms = ("joint",) if s.x.ndim == 2 else settings.forms
     fits, candidates = {}, {}
-    for name in forms:
+    for name in series_forms(s, settings):
         candidates[name], fits[name] = _candidate(get_form(name), s, fs)
-    chosen = choose(candidates, settings.select)
-    v = verdict(slope, higher_is_better=settings.higher_is_better)
+    chosen, chosen_by = choose(candidates, settings.select)
     if chosen is None:
-        reasons = "; ".join(f"{k}: {c['reason']}" for k, c in candidates.items())
-        return SeriesResult(series=s, status="no-converged-fit", reason=reasons, verdict=v, slope=slope,
-                            candidates=candidates)
-    fit = fits[chosen]
-    boot = bootstrap_fit(get_form(chosen), s.x, s.y, full=fit, units=s.units, n_boot=settings.n_boot,
-                         seed=settings.seed, settings=fs) if settings.n_boot > 0 else None
+        reasons = "; ".join(f"{k}: {c['reason']}" for k, c in candidates.items()) or "no candidate form"
+        return SeriesResult(series=s, status="no-converged-fit", reason=reasons, verdict="inconclusive",
+                            slope=slope, candidates=candidates)
+    fit, form = fits[chosen], get_form(chosen)
+    draws = interval_draws(form, s.x, s.y, full=fit, units=s.units, n_boot=settings.n_boot, seed=settings.seed,
+                           settings=fs, level=settings.level) if settings.n_boot > 0 else None
+    local = local_slope(form, fit, draws, s.x, settings.level)
+    v = verdict(local.estimate, local.lo, local.hi, band=settings.band, higher_is_better=settings.higher_is_better)
     return SeriesResult(series=s, status="ok", reason="", verdict=v, slope=slope, candidates=candidates,
-                        chosen=chosen, fit=fit, boot=boot)
+                        chosen=chosen, chosen_by=chosen_by, fit=fit, draws=draws, local=local)
 
 
 @dataclass(frozen=True)
@@ -162,19 +190,20 @@ def compare_pair(ra: SeriesResult | None, rb: SeriesResult | None, fa: str, fb: 
             return {**row, "status": "family-missing", "reason": f"no {fam!r} series for {size or 'this match'}"}
         if r.slope is None:
             return {**row, "status": "insufficient-data", "reason": f"{fam!r}: {r.reason}"}
-    lvl, seed = settings.level, settings.seed
+    lvl, seed, factor = settings.level, settings.seed, settings.beyond_factor
     xb1 = rb.series.x if rb.series.x.ndim == 1 else rb.series.x[:, 0]
     xa1 = ra.series.x if ra.series.x.ndim == 1 else ra.series.x[:, 0]
+    x_range = (float(min(xa1.min(), xb1.min())), float(max(xa1.max(), xb1.max())))
     y_target = float(np.exp(rb.slope.intercept + rb.slope.slope * np.log(xb1.max())))
     return {
         **row, "status": "ok",
-        "exponent_difference": exponent_difference(ra.slope, rb.slope, level=lvl, seed=seed),
-        "shared_exponent_lrt": shared_exponent_lrt(xa1, ra.series.y, xb1, rb.series.y),
-        "compute_multiplier": {**compute_multiplier(ra.slope, rb.slope, y_target, level=lvl, seed=seed,
-                                                    lower_is_better=not settings.higher_is_better),
-                               "meaning": f"x that {fa} needs / x that {fb} needs to reach {fb}'s fitted y at its largest x"},
-        "crossover": {**crossover(ra.slope, rb.slope, level=lvl, seed=seed),
-                      "observed_x_range": [float(min(xa1.min(), xb1.min())), float(max(xa1.max(), xb1.max()))]},
+        "loglog_slope_b_minus_a": slope_difference(ra.slope, rb.slope, level=lvl, seed=seed),
+        "shared_slope_test": shared_slope_test(xa1, ra.series.y, xb1, rb.series.y, units_a=ra.series.units,
+                                               units_b=rb.series.units, seed=seed),
+        "x_ratio_a_over_b": {**x_ratio_to_reach(ra.slope, rb.slope, y_target, x_range=x_range, beyond_factor=factor,
+                                                level=lvl, seed=seed, lower_is_better=not settings.higher_is_better),
+                             "meaning": f"x that {fa} needs / x that {fb} needs to reach {fb}'s fitted y at its largest x"},
+        "crossover_x": crossover(ra.slope, rb.slope, x_range=x_range, beyond_factor=factor, level=lvl, seed=seed),
     }
 
 
@@ -214,26 +243,41 @@ def _num(v):
     return v
 
 
+def _interval(est, lo, hi, method: str, why: str = "") -> dict:
+    out = {"estimate": est, "ci": [lo, hi], "method": method}
+    if why:
+        out["no_interval_because"] = why
+    return out
+
+
 def series_json(r: SeriesResult, level: float) -> dict:
     s = r.series
     out = {"key": s.key, "family": s.family, "n_points": int(s.y.size), "dropped_rows": s.dropped,
            "n_units": unit_codes(s.units, s.y.size)[1], "status": r.status, "reason": r.reason,
            "verdict": r.verdict}
+    if r.local is not None:
+        out["local_slope_at_largest_x"] = {
+            "at_x": r.local.at_x, "definition": "d ln y / d ln x of the chosen law at the largest observed x",
+            **_interval(r.local.estimate, r.local.lo, r.local.hi, r.local.method, r.local.why_none)}
     if r.slope is not None:
-        out["loglog_slope"] = {"estimate": r.slope.slope, "ci": [r.slope.lo, r.slope.hi], "method": r.slope.method}
+        out["loglog_slope_whole_range"] = {
+            "definition": "least-squares slope of ln y on ln x over all points (a summary, not the verdict)",
+            **_interval(r.slope.slope, r.slope.lo, r.slope.hi, r.slope.method, r.slope.why_none)}
     if r.candidates:
         out["candidates"] = r.candidates
     if r.fit is not None:
+        method = r.draws.method if r.draws is not None else "none"
+        why = "no interval requested (n_boot = 0)" if r.draws is None else r.draws.why_none
         params = {}
         for name, val in r.fit.natural.items():
-            lo, hi = r.boot.ci(name, level) if r.boot is not None and r.boot.informative else (float("nan"), float("nan"))
+            lo, hi = r.draws.ci(name, level) if r.draws is not None and r.draws.informative else (float("nan"),) * 2
             params[name] = {"estimate": val, "ci": [lo, hi]}
-        out.update({"form": r.chosen, "params": params, "convergence": r.fit.report(),
-                    "bootstrap": None if r.boot is None else
-                    {"requested": r.boot.n_requested, "converged": r.boot.n_converged, "units": r.boot.n_units}})
-        if r.boot is not None and r.boot.n_units < MIN_UNITS_FOR_BOOTSTRAP:
-            out["warning"] = (f"parameter intervals resample only {r.boot.n_units} units; "
-                              f"below {MIN_UNITS_FOR_BOOTSTRAP} they are unreliable")
+        out.update({"form": r.chosen, "chosen_by": r.chosen_by, "params": params,
+                    "params_interval": {"method": method, **({"no_interval_because": why} if why else {})},
+                    "convergence": r.fit.report(),
+                    "draws": None if r.draws is None else r.draws.summary()})
+    if r.warnings:
+        out["warnings"] = r.warnings
     return _num(out)
 
 

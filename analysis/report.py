@@ -13,6 +13,7 @@ import base64
 import html
 import json
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from importlib import metadata
@@ -23,7 +24,7 @@ import pandas as pd
 from analysis.figures import scaling_figure
 from analysis.laws import DEFAULT_LAWS, LawSettings, LawsResult, fit_laws
 from analysis.table import DATA_COLUMNS, Columns, Table, varies
-from analysis.text import HEADER, comparison_lines, series_rows, summary_lines
+from analysis.text import comparison_lines, header, series_rows, summary_lines, verdict_rule
 
 
 @dataclass(frozen=True)
@@ -35,18 +36,39 @@ class Panel:
     columns: Columns
 
 
+LIBRARIES = ("numpy", "scipy", "pandas", "pyarrow", "matplotlib")
+
+
+def _git(*args: str) -> str:
+    try:
+        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
 def code_version() -> str:
-    """Package version plus the git commit of this checkout when there is one."""
+    """Package version plus the git commit of this checkout when there is one, marked `.dirty` when
+    tracked files differ from that commit (the numbers may then come from uncommitted code)."""
     try:
         version = metadata.version("vtp-scaling")
     except metadata.PackageNotFoundError:
         version = "unknown"
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"{version}+{sha}" if sha else version
+    sha = _git("rev-parse", "HEAD")
+    if not sha:
+        return version
+    dirty = ".dirty" if _git("status", "--porcelain", "--untracked-files=no") else ""
+    return f"{version}+{sha}{dirty}"
+
+
+def library_versions() -> str:
+    out = []
+    for name in LIBRARIES:
+        try:
+            out.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{name} not installed")
+    return ", ".join(out)
 
 
 def final_checkpoints(frame: pd.DataFrame) -> pd.DataFrame:
@@ -88,15 +110,13 @@ def default_panels(table: Table, frame: pd.DataFrame, cols: Columns) -> list[Pan
 
 
 def _blocks(table: Table, settings: LawSettings, fitted: list[tuple[Panel, LawsResult, Path]],
-            summary: list[str]) -> list[tuple]:
+            summary: list[str], command: str | None, version: str) -> list[tuple]:
     y_label = fitted[0][1].columns.y_label
     blocks: list[tuple] = [("h1", "vtp-scaling report"), ("p", f"Metric: {y_label} (column `{fitted[0][1].columns.y}`).")]
-    blocks += [("h2", "Summary"), ("p", "Verdict of each series from its log-log slope's 95% CI: `scales` (below 0), "
-                                        "`stagnates` (includes 0), `worsens` (above 0)."),
-               ("ul", summary)]
+    blocks += [("h2", "Summary"), ("p", verdict_rule(settings)), ("ul", summary)]
     for panel, res, png in fitted:
         blocks += [("h2", f"{panel.title} (x = {panel.columns.x})"), ("img", png, f"{panel.title}: {y_label} vs {panel.columns.x}"),
-                   ("table", HEADER, series_rows(res))]
+                   ("table", header(settings.level), series_rows(res))]
         lines = comparison_lines(res)
         if lines:
             blocks.append(("ul", lines))
@@ -105,9 +125,13 @@ def _blocks(table: Table, settings: LawSettings, fitted: list[tuple[Panel, LawsR
         f"sha256: {table.sha256}",
         f"snapshot version: {table.snapshot_version if table.snapshot_version is not None else 'not a snapshot'}",
         f"fit settings: {json.dumps(asdict(settings), sort_keys=True)}",
-        "fit method: Huber loss on log residuals (summed), grid of starts, bounded L-BFGS-B, "
-        "bootstrap resampling whole units, form chosen by " + settings.select,
-        f"code version: {code_version()}",
+        "fit method: Huber loss on log residuals (summed; threshold "
+        + ("1.345 x the robust noise scale of a least-squares pass" if settings.delta is None else f"{settings.delta:g}")
+        + "), grid of starts, bounded L-BFGS-B, form chosen by " + settings.select
+        + "; intervals: bootstrap over runs (>= 8 runs) or parametric bootstrap-t with AR(1) noise within runs",
+        f"command: {command or 'library call (no command line)'}",
+        f"code version: {version}",
+        f"libraries: python {sys.version.split()[0]}, {library_versions()}",
         f"generated: {datetime.now(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}",
     ]
     blocks += [("h2", "Provenance"), ("ul", provenance)]
@@ -158,11 +182,14 @@ def to_html(blocks: list[tuple]) -> str:
 
 
 def write_report(table: Table, frame: pd.DataFrame, cols: Columns, out_dir: Path, *,
-                 settings: LawSettings = DEFAULT_LAWS, panels: list[Panel] | None = None) -> tuple[list[Path], list[str]]:
+                 settings: LawSettings = DEFAULT_LAWS, panels: list[Panel] | None = None,
+                 command: str | None = None) -> tuple[list[Path], list[str]]:
     """Fit every panel and write report.html, report.md, fits.json and one PNG per panel.
-    Returns (the files written, the Summary section's lines)."""
+    `command` is the command line recorded in the provenance. Returns (the files written, the
+    Summary section's lines)."""
     from analysis.laws import to_json
 
+    version = code_version()  # before writing: the report's own files may be tracked (docs/mini) and mark the tree dirty
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fitted = []
@@ -171,7 +198,7 @@ def write_report(table: Table, frame: pd.DataFrame, cols: Columns, out_dir: Path
         png = scaling_figure(res, out_dir / f"{panel.name}.png", title=panel.title, x_label=panel.x_label)
         fitted.append((panel, res, png))
     summary = [line for panel, res, _ in fitted for line in summary_lines(panel.title, res)]
-    blocks = _blocks(table, settings, fitted, summary)
+    blocks = _blocks(table, settings, fitted, summary, command, version)
     md, page, js = out_dir / "report.md", out_dir / "report.html", out_dir / "fits.json"
     md.write_text(to_markdown(blocks))
     page.write_text(to_html(blocks))

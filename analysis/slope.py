@@ -1,10 +1,12 @@
-"""Slope of y against x on log-log axes, with a confidence interval and draws for comparisons.
+"""The whole-range log-log slope: a straight line through all points, ln y = a + b ln x.
 
-ln y = a + b ln x by least squares; b is negative when y falls as x grows. The interval resamples
-whole runs when there are enough of them (>= MIN_UNITS_FOR_BOOTSTRAP); otherwise it is the
-t-interval with n-2 degrees of freedom (points treated as independent, said in `method`).
-Draws of (a, b) come with either method so that differences, multipliers and crossovers
-get intervals the same way.
+A summary of the observed range, labelled as such; verdicts come from the fitted law's local
+slope instead (verdict.py). Its interval is made the way the law's are (intervals.py), in closed
+form because the line is linear: resampling whole runs when there are enough (widened by
+t_{K-1}/z), otherwise a parametric bootstrap-t with AR(1) noise within runs (noise.py). With one
+point per run and no correlation this reproduces the classic t-interval with n - 2 df.
+Draws of (a, b) come with either method so that differences, multipliers and crossovers get
+intervals the same way.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
-from analysis.bootstrap import resample_weights, unit_codes
+from analysis import noise
+from analysis.bootstrap import resample_weights, t_width_factor, unit_codes
+from analysis.intervals import MIN_UNITS_FOR_BOOTSTRAP
+from analysis.parametric import MIN_DF
 
-MIN_UNITS_FOR_BOOTSTRAP = 8
+MIN_LINE_DRAWS = 200  # the line is cheap: never fewer draws than this, whatever n_boot says
 
 
 @dataclass(frozen=True)
@@ -26,18 +30,21 @@ class Slope:
     lo: float
     hi: float
     method: str
-    draws: np.ndarray  # (k, 2): (a, b) draws
+    draws: np.ndarray  # (k, 2): (a, b) draws (empty without an honest interval)
     n: int
+    why_none: str = ""
 
 
-def _wls(lx: np.ndarray, ly: np.ndarray, w: np.ndarray) -> tuple[float, float]:
-    sw = w.sum()
-    mx, my = np.dot(w, lx) / sw, np.dot(w, ly) / sw
-    sxx = np.dot(w, (lx - mx) ** 2)
-    if sxx <= 0:
-        return float("nan"), float("nan")
-    b = np.dot(w, (lx - mx) * (ly - my)) / sxx
-    return float(my - b * mx), float(b)
+def _lines(lx: np.ndarray, ly: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted least-squares (a, b) for each row of weights w (k, n) and values ly (k, n) or (n,)."""
+    sw = w.sum(axis=1)
+    mx = (w @ lx) / sw
+    my = np.sum(w * ly, axis=1) / sw
+    dx = lx[None, :] - mx[:, None]
+    sxx = np.sum(w * dx * dx, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b = np.sum(w * dx * (ly - my[:, None]), axis=1) / sxx
+    return np.column_stack([my - b * mx, b])
 
 
 def loglog_slope(x: np.ndarray, y: np.ndarray, *, units: np.ndarray | None = None, n_boot: int = 1000,
@@ -45,34 +52,32 @@ def loglog_slope(x: np.ndarray, y: np.ndarray, *, units: np.ndarray | None = Non
     """Log-log slope with its `level` interval (needs >= 3 points with varying x)."""
     lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
     n = ly.size
-    a, b = _wls(lx, ly, np.ones(n))
+    a, b = _lines(lx, ly, np.ones((1, n)))[0]
     rng = np.random.default_rng(seed)
     codes, n_units = unit_codes(units, n)
-    q = (1.0 - level) / 2.0
-    if n_units >= MIN_UNITS_FOR_BOOTSTRAP and n_boot > 0:
-        draws = np.array([_wls(lx, ly, resample_weights(codes, n_units, rng)) for _ in range(n_boot)])
+    k = max(n_boot, MIN_LINE_DRAWS)
+    q = 100.0 * (1.0 - level) / 2.0
+    if n_units >= MIN_UNITS_FOR_BOOTSTRAP:
+        draws = _lines(lx, ly, np.array([resample_weights(codes, n_units, rng) for _ in range(k)]))
         draws = draws[np.all(np.isfinite(draws), axis=1)]
-        lo, hi = np.quantile(draws[:, 1], [q, 1.0 - q])
-        return Slope(a, b, float(lo), float(hi), f"bootstrap over {n_units} units", draws, n)
-    df = n - 2
-    resid = ly - (a + b * lx)
-    s2 = float(resid @ resid) / df
-    sxx = float(((lx - lx.mean()) ** 2).sum())
-    se_b = np.sqrt(s2 / sxx)
-    t = stats.t.ppf(1.0 - q, df)
-    cov = s2 * np.array([[1.0 / n + lx.mean() ** 2 / sxx, -lx.mean() / sxx], [-lx.mean() / sxx, 1.0 / sxx]])
-    # Parametric draws from the multivariate t of the OLS estimate (what the t-interval assumes).
-    z = rng.multivariate_normal(np.zeros(2), cov, size=max(n_boot, 200), method="cholesky")
-    chi = np.sqrt(rng.chisquare(df, size=(len(z), 1)) / df)
-    draws = np.array([a, b]) + z / chi
-    return Slope(a, b, float(b - t * se_b), float(b + t * se_b), f"t-interval (df={df})", draws, n)
-
-
-def verdict(s: Slope | None, *, higher_is_better: bool = False) -> str:
-    """scales / stagnates (CI includes 0) / worsens / insufficient-data."""
-    if s is None or not (np.isfinite(s.lo) and np.isfinite(s.hi)):
-        return "insufficient-data"
-    if s.lo <= 0.0 <= s.hi:
-        return "stagnates"
-    improving = s.hi < 0.0 if not higher_is_better else s.lo > 0.0
-    return "scales" if improving else "worsens"
+        factor = t_width_factor(n_units, level)
+        draws = np.array([a, b]) + factor * (draws - np.array([a, b]))
+        what = "runs" if units is not None else "points (no run column)"
+        method = f"bootstrap over {n_units} {what}, width x t{n_units - 1}/z"
+    elif n - 2 < MIN_DF:
+        why = f"{n} points leave {n - 2} residual degree(s) of freedom for a line (need {MIN_DF})"
+        return Slope(a, b, float("nan"), float("nan"), "none", np.empty((0, 2)), n, why)
+    else:
+        runs = noise.runs_in_order(codes, lx)
+        offset = noise.independent_offset(np.column_stack([np.ones(n), lx]), runs)
+        model = noise.estimate(ly - (a + b * lx), runs, 2, offset)
+        sims = a + b * lx + noise.simulate(model, runs, n, k, rng)  # (k, n)
+        reps = _lines(lx, sims, np.ones_like(sims))
+        sig, rho = noise.estimate_many(sims - reps[:, :1] - reps[:, 1:] * lx, runs, 2, offset)
+        v_hat = noise.slope_variance(np.array([model.sigma]), np.array([model.rho]), runs, lx)[0]
+        factor = np.sqrt(v_hat / np.maximum(noise.slope_variance(sig, rho, runs, lx), 1e-300))
+        draws = np.array([a, b]) + factor[:, None] * (reps - np.array([a, b]))
+        how = f"AR(1) within runs, rho={model.rho:.2f}" if model.n_pairs else "independent points, one per run"
+        method = f"parametric bootstrap-t, {how}, {n_units} run(s)"
+    lo, hi = np.percentile(draws[:, 1], [q, 100.0 - q])
+    return Slope(float(a), float(b), float(lo), float(hi), method, draws, n)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from analysis.laws import LawsResult, SeriesResult
+from analysis.compare import BEYOND
+from analysis.laws import LawSettings, LawsResult, SeriesResult
 
 
 def fmt(v) -> str:
@@ -25,31 +26,65 @@ def series_name(r: SeriesResult) -> str:
     return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in r.series.key.items()) or "all"
 
 
+def pct(level: float) -> str:
+    return f"{100 * level:g}%"
+
+
+def header(level: float) -> list[str]:
+    p = pct(level)
+    return ["series", "family", "n", "form", f"parameters [{p} CI]", f"local slope at largest x [{p} CI]",
+            "verdict", f"whole-range log-log slope [{p} CI]", "interval method", "convergence"]
+
+
+def _params(r: SeriesResult, level: float) -> str:
+    if r.draws is None or not r.draws.informative:
+        why = "not requested" if r.draws is None else (r.draws.why_none or "the draws do not vary")
+        return "; ".join(f"{k}={fmt(v)}" for k, v in r.fit.natural.items()) + f" (no CI: {why})"
+    return "; ".join(f"{k}={ci(v, *r.draws.ci(k, level))}" for k, v in r.fit.natural.items())
+
+
+def _slope_cell(est, lo, hi, why: str) -> str:
+    return f"{fmt(est)} (no CI: {why})" if why else ci(est, lo, hi)
+
+
+def _method(r: SeriesResult) -> str:
+    law = r.draws.method if r.draws is not None else "none"
+    line = r.slope.method if r.slope is not None else "none"
+    return law if law == line else f"law: {law}; line: {line}"
+
+
 def series_rows(res: LawsResult) -> list[list[str]]:
     """One row per series; a fit that did not converge shows its reason, never parameters."""
-    rows = []
+    rows, level = [], res.settings.level
     for r in res.series:
-        slope = ci(r.slope.slope, r.slope.lo, r.slope.hi) if r.slope else "-"
+        slope = _slope_cell(r.slope.slope, r.slope.lo, r.slope.hi, r.slope.why_none) if r.slope else "-"
         if r.fit is not None:
-            if r.boot is not None and not r.boot.informative:
-                # resampling too few runs reproduces the data: a zero-width interval would be a lie
-                why = "1 run" if r.boot.n_units < 2 else f"{r.boot.n_units} runs, every usable resample is the data itself"
-                params = "; ".join(f"{k}={fmt(v)}" for k, v in r.fit.natural.items()) + f" (no CI: {why})"
-            else:
-                params = "; ".join(
-                    f"{k}={ci(v, *(r.boot.ci(k, res.settings.level) if r.boot else (None, None)))}"
-                    for k, v in r.fit.natural.items())
+            params = _params(r, level)
+            local = _slope_cell(r.local.estimate, r.local.lo, r.local.hi, r.local.why_none)
             conv = f"ok (grad {r.fit.grad_norm:.1e}, {r.fit.n_agree}/{r.fit.n_starts} starts agree)"
-            form = r.chosen
+            conv += "".join(f"; warning: {w}" for w in r.warnings)
+            form, method = r.chosen, _method(r)
         else:
-            params, form, conv = "-", "no fit", r.reason
-        rows.append([series_name(r), r.series.family or "-", str(r.series.y.size), form, params, slope,
-                     r.verdict, conv])
+            params, local, form, conv = "-", "-", "no fit", r.reason
+            method = r.slope.method if r.slope is not None else "-"
+        rows.append([series_name(r), r.series.family or "-", str(r.series.y.size), form, params, local,
+                     r.verdict, slope, method, conv])
     return rows
 
 
-HEADER = ["series", "family", "n", "form", "parameters [95% CI]", "log-log slope [95% CI]", "verdict",
-          "convergence"]
+def _test_text(t: dict) -> str:
+    if t.get("p_value") is None:
+        return f"shared-slope test: {t.get('note', 'not possible')}"
+    df, rel = t["df"], "<=" if t.get("p_value_is_bound") else "="
+    return f"shared-slope F({df[0]}, {df[1]}) = {fmt(t['statistic'])}, p {rel} {fmt(t['p_value'])} ({t['method']})"
+
+
+def _ends(d: dict) -> str:
+    if d.get("no_interval_because"):
+        return f"{fmt(d['estimate'])} (no CI: {d['no_interval_because']})"
+    if d["estimate"] == BEYOND and list(d["ci"]) == [BEYOND, BEYOND]:
+        return BEYOND
+    return ci(d["estimate"], *d["ci"])
 
 
 def comparison_lines(res: LawsResult) -> list[str]:
@@ -60,13 +95,14 @@ def comparison_lines(res: LawsResult) -> list[str]:
         if c["status"] != "ok":
             lines.append(f"{' vs '.join(c['families'])} ({match}): {c['status']}: {c['reason']}")
             continue
-        d, lrt = c["exponent_difference"], c["shared_exponent_lrt"]
-        m, x = c["compute_multiplier"], c["crossover"]
+        d, m, x = c["loglog_slope_b_minus_a"], c["x_ratio_a_over_b"], c["crossover_x"]
         lines.append(
-            f"{fa} vs {fb} ({match}): slope({fb}) - slope({fa}) = {ci(d['estimate'], *d['ci'])}; "
-            f"shared-exponent LRT p = {fmt(lrt.get('p_value'))}; "
-            f"{fa} needs {ci(m['estimate'], *m['ci'])}x the x of {fb} to reach y = {fmt(m['y_target'])}; "
-            f"lines cross at x = {ci(x['estimate'], *x['ci'])}")
+            f"{fa} vs {fb} ({match}): whole-range slope({fb}) - slope({fa}) = {_ends(d)}; "
+            f"{_test_text(c['shared_slope_test'])}; "
+            f"x ratio {fa}/{fb} to reach y = {fmt(m['y_target'])}: {_ends(m)}; "
+            f"lines cross at x = {_ends(x)} "
+            f"(\"{BEYOND}\": further than {fmt(res.settings.beyond_factor)}x outside the observed x range "
+            f"{fmt(x['observed_x_range'][0])}-{fmt(x['observed_x_range'][1])})")
     for c in res.correlations:
         if c["status"] != "ok":
             lines.append(f"correlation {c['u']} vs {c['v']} ({c['group']}): {c['status']}: {c['reason']}")
@@ -79,9 +115,11 @@ def comparison_lines(res: LawsResult) -> list[str]:
 
 
 def plain_table(res: LawsResult) -> str:
-    rows = [HEADER, *series_rows(res)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADER))]
-    x2 = f", x2 = {res.columns.x2} (joint law; the log-log slope is against x)" if res.columns.x2 else ""
+    head = header(res.settings.level)
+    rows = [head, *series_rows(res)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    x2 = (f", x2 = {res.columns.x2} (joint law; local slope as x and x2 grow together, whole-range slope "
+          "against x)") if res.columns.x2 else ""
     out = [f"y = {res.columns.y_label} ({res.columns.y}), x = {res.columns.x}{x2}"]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     comps = comparison_lines(res)
@@ -91,14 +129,26 @@ def plain_table(res: LawsResult) -> str:
 
 
 def markdown_table(res: LawsResult) -> str:
-    rows = series_rows(res)
-    out = ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    rows, head = series_rows(res), header(res.settings.level)
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
     return "\n".join(out)
 
 
+def verdict_rule(settings: LawSettings) -> str:
+    """The verdict rule in words, with this run's level, direction and band."""
+    better = "higher" if settings.higher_is_better else "lower"
+    improving, worsening = ("above 0", "below 0") if settings.higher_is_better else ("below 0", "above 0")
+    return (f"Verdict of each series from the chosen law's local slope d ln y / d ln x at the largest observed x "
+            f"and its {pct(settings.level)} interval ({better} y is better): `stagnates` (interval inside "
+            f"+-{settings.band:.4f}, i.e. less than {100 * settings.flat_per_decade:g}% change per 10x x), "
+            f"`scales` ({improving}, interval excludes 0), `worsens` ({worsening}, interval excludes 0), "
+            f"`inconclusive` (anything else, or no honest interval). The whole-range log-log slope is a "
+            f"separate summary of the observed range, not the verdict.")
+
+
 def summary_lines(panel_title: str, res: LawsResult) -> list[str]:
-    """One line per family: how many of its series scale, stagnate or worsen, and their slopes."""
+    """One line per family: how many of its series scale, stagnate, worsen or are inconclusive."""
     lines = []
     families = sorted({r.series.family or "all" for r in res.series})
     for fam in families:
@@ -106,7 +156,13 @@ def summary_lines(panel_title: str, res: LawsResult) -> list[str]:
         counts: dict[str, int] = {}
         for r in rs:
             counts[r.verdict] = counts.get(r.verdict, 0) + 1
-        told = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-        slopes = [f"{fmt(r.slope.slope)} [{fmt(r.slope.lo)}, {fmt(r.slope.hi)}]" for r in rs if r.slope]
-        lines.append(f"{panel_title}: {fam}: {len(rs)} series: {told}" + (f"; log-log slopes {'; '.join(slopes)}" if slopes else ""))
+        told = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        local = [_slope_cell(r.local.estimate, r.local.lo, r.local.hi, r.local.why_none) for r in rs if r.local]
+        whole = [_slope_cell(r.slope.slope, r.slope.lo, r.slope.hi, r.slope.why_none) for r in rs if r.slope]
+        line = f"{panel_title}: {fam}: {len(rs)} series: {told}"
+        if local:
+            line += f"; local slopes at largest x {'; '.join(local)}"
+        if whole:
+            line += f"; whole-range log-log slopes {'; '.join(whole)}"
+        lines.append(line)
     return lines

@@ -28,7 +28,8 @@ def test_fit_laws_plain_table(tmp_path, capsys):
     fits = json.loads(out.read_text())
     by_family = {s["family"]: s for s in fits["series"]}
     vtp = by_family["vtp"]
-    assert vtp["verdict"] == "scales" and vtp["loglog_slope"]["ci"][1] < 0
+    assert vtp["verdict"] == "scales" and vtp["local_slope_at_largest_x"]["ci"][1] < 0
+    assert vtp["loglog_slope_whole_range"]["ci"][1] < 0
     assert vtp["convergence"]["converged"] is True
     assert set(vtp["params"]) and all(len(p["ci"]) == 2 for p in vtp["params"].values())
     assert by_family["ae"]["verdict"] == "stagnates"
