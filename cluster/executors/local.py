@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -57,8 +58,11 @@ class LocalExecutor:
         self.profile = profile
 
     def submit(self, sweep_dir: Path, runs: Sequence[Submission],
-               on_submitted: Callable[[Mapping[str, str]], None]) -> dict[str, str]:
+               on_submitted: Callable[[Mapping[str, str]], None],
+               on_intent: Callable[[str, Sequence[str]], None] | None = None) -> dict[str, str]:
         queue, jobs, cancel = _dirs(sweep_dir)
+        if on_intent is not None and runs:
+            on_intent(uuid.uuid4().hex[:12], [r.key for r in runs])
         ids = {}
         for r in runs:
             (cancel / r.key).unlink(missing_ok=True)
@@ -84,6 +88,17 @@ class LocalExecutor:
                   and not scheduler_alive(Path(sweep_dir))):
                 status, info = "failed", {**info, "failure": "lost"}
             out[key] = JobState(status, info.get("failure"))
+        return out
+
+    def find(self, sweep_dir: Path, intents: Mapping[str, Mapping]) -> dict[str, str]:
+        """Runs a killed launcher queued (a queue file and a job file written after its intent)."""
+        queue, jobs, _ = _dirs(sweep_dir)
+        out = {}
+        for intent in intents.values():
+            for key in intent["keys"]:
+                info = read_json(jobs / f"{key}.json") or {}
+                if (queue / f"{key}.json").exists() and info.get("submitted", 0) >= float(intent.get("at") or 0):
+                    out[key] = f"local:{key}"
         return out
 
     def reattach(self, sweep_dir: Path) -> None:
