@@ -61,6 +61,16 @@ class SlurmJob(submitit.helpers.Checkpointable):
             raise
 
 
+def job_folder(sweep_dir: Path) -> Path:
+    """Where submitit keeps each job's pickles and logs: one flat folder, not one per job id
+    (`%j`). It exists before sbatch runs, so a job that starts before its submission was recorded
+    (a launcher killed after sbatch, a reply lost) can open its log files and wait for its pickled
+    call; under a `%j` folder, created only after sbatch returned, slurmd fails it at once."""
+    folder = Path(sweep_dir) / "slurm"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def job_name(sweep_dir: Path, token: str) -> str:
     return f"vtp-{Path(sweep_dir).name}-{token}"
 
@@ -109,7 +119,7 @@ class SlurmExecutor:
 
     def _executor(self, sweep_dir: Path, profile: ExecutorProfile, dependency: str | None,
                   name: str) -> submitit.SlurmExecutor:
-        ex = submitit.SlurmExecutor(folder=Path(sweep_dir) / "slurm" / "%j", max_num_timeout=self._max_num_timeout())
+        ex = submitit.SlurmExecutor(folder=job_folder(sweep_dir), max_num_timeout=self._max_num_timeout())
         additional = dict(profile.additional)
         if dependency:
             additional.update({"dependency": f"afterok:{dependency}", "kill-on-invalid-dep": "yes"})
@@ -155,7 +165,7 @@ class SlurmExecutor:
         found = slurm_query.jobs_named(job_name(sweep_dir, token), since=since, active_only=active_only)
         ids = _by_key(found, keys)
         for key, job_id in ids.items():
-            path = JobPaths(Path(sweep_dir) / "slurm" / "%j", job_id=job_id).submitted_pickle
+            path = JobPaths(job_folder(sweep_dir), job_id=job_id).submitted_pickle
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 call = DelayedSubmission(SlurmJob(), str(sweep_dir), key)
