@@ -68,11 +68,12 @@ def fake_bin(tmp_path, monkeypatch):
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 120, check: bool = False,
-        new_session: bool = True) -> subprocess.CompletedProcess:
-    """`vtp-sweep ...` in a subprocess (its own session, so a wrapper may kill its whole group)."""
+        cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """`vtp-sweep ...` in a subprocess (its own session, so a wrapper may kill its whole group).
+    `python -m` puts `cwd` first on sys.path: it picks the checkout that runs."""
     return subprocess.run([sys.executable, "-m", "vtp.cli.sweep", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})}, check=check,
-                          start_new_session=new_session, cwd=ROOT)
+                          start_new_session=True, cwd=cwd)
 
 
 def popen_cli(*args: str, env: dict | None = None) -> subprocess.Popen:

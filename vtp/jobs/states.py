@@ -63,7 +63,7 @@ def merge(sweep_dir: Path, key: str, entry: Mapping[str, Any], job: JobState | N
         # The scheduler knows better when it killed the job (timeout, memory) after the marker.
         if job is not None and job.failure in ("timeout", "out_of_memory", "node_failure", "preempted"):
             failure = job.failure
-        return RunState("failed", failure, job_id, gpu_s)
+        return RunState("failed", failure, job_id, gpu_s, requeues)
     if not job_id:
         return RunState("new")
     if job is None:
@@ -71,7 +71,7 @@ def merge(sweep_dir: Path, key: str, entry: Mapping[str, Any], job: JobState | N
             return RunState("pending", job_id=job_id)  # accounting records a new job with some delay
         return RunState("failed", "lost", job_id)  # the scheduler has no record of it
     if job.status == "failed":
-        return RunState("failed", job.failure or "error", job_id, gpu_s)
+        return RunState("failed", job.failure or "error", job_id, gpu_s, requeues)
     return RunState("failed", "lost", job_id, gpu_s)  # completed without a marker
 
 

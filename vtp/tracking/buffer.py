@@ -172,11 +172,16 @@ class RunBuffer:
         """Send everything pending. True when nothing is left; False leaves the rest for later."""
         if not server_alive(self.uri):
             return False
-        with self._lock(wait_s) as locked:
-            if not locked:
-                return False
-            with quick_http():
-                return self._flush_locked(attempts)
+        try:
+            with self._lock(wait_s) as locked:
+                if not locked:
+                    return False
+                with quick_http():
+                    return self._flush_locked(attempts)
+        except OSError as e:  # no room for the progress files: sending now could send twice later
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            return False
 
     def _flush_locked(self, attempts: int) -> bool:
         from vtp.tracking.store import client
