@@ -25,7 +25,7 @@ from pathlib import Path
 from cluster.executors.base import Submission
 from cluster.profile import ExecutorProfile
 from vtp.jobs.ledger import read_json, read_state, write_json
-from vtp.jobs.states import JobState
+from vtp.jobs.states import CANCELLED, ERROR, LOST, OUT_OF_MEMORY, JobState
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -118,6 +118,33 @@ class LocalExecutor:
             (cancel / key).touch()
 
 
+def oom_kills() -> int:
+    """The kernel's count of processes its OOM killer ended (`oom_kill` in /proc/vmstat, Linux >=
+    4.13; a cgroup's memory limit counts too); -1 where it cannot be read."""
+    try:
+        for line in Path("/proc/vmstat").read_text().splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
+def exit_failure(returncode: int, cancelled: bool, oom_before: int, oom_after: int) -> str:
+    """Failure class of a worker that exited with `returncode` (negative: killed by that signal).
+    A SIGKILL we did not send while the OOM killer's count rose is out_of_memory (retrying it would
+    fail again, so it is not retried by default); other kills are `lost` (retried). With workers
+    side by side, another one's OOM kill in the same window is read as this one's: the class then
+    errs towards not retrying, never towards retrying forever."""
+    if cancelled:
+        return CANCELLED
+    if returncode > 0:
+        return ERROR
+    if returncode == -signal.SIGKILL and oom_before >= 0 and oom_after > oom_before:
+        return OUT_OF_MEMORY
+    return LOST
+
+
 def workers(profile: ExecutorProfile) -> int:
     return profile.max_workers or os.cpu_count() or 1
 
@@ -173,6 +200,7 @@ class _Scheduler:
         self.sweep_dir, self.n_workers, self.poll_s = sweep_dir, n_workers, poll_s
         self.queue, self.jobs, self.cancel = _dirs(sweep_dir)
         self.procs: dict[str, subprocess.Popen] = {}
+        self.oom_at_start: dict[str, int] = {}
 
     def job(self, key: str) -> dict:
         return read_json(self.jobs / f"{key}.json") or {}
@@ -229,6 +257,7 @@ class _Scheduler:
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, env=worker_env(self.n_workers))
         self.procs[key] = proc
+        self.oom_at_start[key] = oom_kills()
         self.set(key, status="running", pid=proc.pid, started=time.time())
 
     def reap(self) -> None:
@@ -240,8 +269,7 @@ class _Scheduler:
             if rc == 0:
                 self.set(key, status="completed", returncode=rc, ended=time.time())
             else:
-                # killed by a signal we did not send (OOM killer, a user): not the stage's fault
-                failure = "cancelled" if (self.cancel / key).exists() else ("error" if rc > 0 else "lost")
+                failure = exit_failure(rc, (self.cancel / key).exists(), self.oom_at_start.get(key, -1), oom_kills())
                 self.set(key, status="failed", failure=failure, returncode=rc, ended=time.time())
 
     def loop(self) -> None:
