@@ -75,7 +75,7 @@ def test_failure_classes_of_states_the_test_cluster_cannot_produce():
         "23": ("node_failure", True),
         "24_3": (None, False),           # preempted once, pending again
         "25": ("node_failure", True),
-        "26": ("cancelled", False),
+        "26": ("cancelled", True),     # retried by the launcher: one retry table (vtp.jobs.states)
     }
     assert jobs["20"].elapsed_s == 67 and jobs["20"].reason == "TimeLimit"
     assert jobs["21"].elapsed_s == 26 * 3600 + 3 * 60 + 4 and jobs["21"].signal == 125

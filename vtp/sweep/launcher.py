@@ -26,7 +26,7 @@ from vtp.jobs.states import ACTIVE
 from vtp.sweep.hooks import prepare_tracking, reconcile_tracking, sync_tracking, tag_job_ids, tracker_target
 from vtp.sweep.lock import sweep_lock
 from vtp.sweep.planner import PlannedRun, ledger_executor, plan
-from vtp.sweep.runs import Run
+from vtp.sweep.runs import Run, expand
 from vtp.sweep.spec import Sweep
 from vtp.sweep.status import SweepStatus, status
 from vtp.sweep.version import code_version as current_code_version
@@ -56,6 +56,8 @@ def launch(sweep: Sweep, *, retry_failed: bool = False, code_version: str | None
     """Submit what `plan` marks `run`. Raises SweepBusy when another launch or cancel holds the
     sweep folder, LedgerError when its ledger is damaged."""
     folder = sweep.folder.resolve()
+    if not folder.exists():  # a spec that fails its checks must create nothing, not even the lock
+        expand(sweep, code_version if code_version is not None else current_code_version())
     with sweep_lock(folder, "launch"):
         return _launch(sweep, folder, retry_failed=retry_failed, code_version=code_version, executor=executor)
 
