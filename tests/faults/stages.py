@@ -21,8 +21,10 @@ def relog(ctx: RunContext) -> Mapping[str, Any]:
         i += 1
         time.sleep(sleep_s)
         ctx.tracker.log_metrics({"v": float(i)}, step=i)
-        if i % 5 == 0:
-            state.write_text(json.dumps({"step": i}))
+        if i % int(ctx.config.get("save_every", 5)) == 0:  # atomically: a kill may land anywhere
+            tmp = state.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"step": i}))
+            tmp.replace(state)
     return {"steps": i}
 
 
