@@ -37,6 +37,7 @@ class ExecutorProfile:
     poll_s: float = 2.0
     setup: tuple[str, ...] = ()  # shell lines run before the job (module load ...)
     additional: Mapping[str, Any] = field(default_factory=dict)  # raw extra sbatch parameters
+    max_num_timeout: int = 3  # SLURM: requeues after reaching the time limit (USR2) before it fails
 
 
 # field -> (min, max); None = unbounded
@@ -51,6 +52,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "submit_retries": (1, 100),
     "submit_backoff_s": (0, None),
     "poll_s": (0.05, None),
+    "max_num_timeout": (0, 100),
 }
 RESOURCE_FIELDS = ("partition", "account", "qos", "gres", "nodes", "cpus_per_task", "mem_gb", "time_min",
                    "additional", "setup")
@@ -70,6 +72,19 @@ def check_ranges(profile: ExecutorProfile, *, where: Any, key: str) -> None:
             raise ConfigError(where, f"{key}.{name}" if key else name, f"expected a value {bound}, got {value!r}")
 
 
+def check_lines(profile: ExecutorProfile, *, where: Any, key: str) -> None:
+    """No text value may hold a line break: each becomes one `#SBATCH` line (or one shell line of
+    `setup`), and a newline would smuggle a second directive or command into the job script."""
+    texts: list[tuple[str, Any]] = [(n, getattr(profile, n)) for n in ("partition", "account", "qos", "gres")]
+    texts += [(f"setup[{i}]", line) for i, line in enumerate(profile.setup)]
+    texts += [(f"additional.{k}", v) for k, v in profile.additional.items()]
+    texts += [(f"additional.{k}", k) for k in profile.additional]
+    for name, value in texts:
+        if isinstance(value, str) and ("\n" in value or "\r" in value):
+            raise ConfigError(where, f"{key}.{name}" if key else name,
+                              f"line breaks are not allowed (each value becomes one #SBATCH or shell line), got {value!r}")
+
+
 def load_profile(name: str, options: Mapping[str, Any] | None = None, *, where: Any = None,
                  key: str = "executor") -> ExecutorProfile:
     """Profile `name` with `options` applied on top; errors name `where` and `key`."""
@@ -80,6 +95,7 @@ def load_profile(name: str, options: Mapping[str, Any] | None = None, *, where: 
     base = load_yaml(path) or {}
     profile = from_dict(ExecutorProfile, base, where=path)
     check_ranges(profile, where=path, key="")
+    check_lines(profile, where=path, key="")
     return with_options(profile, options or {}, where=where, key=f"{key}.options")
 
 
@@ -94,4 +110,5 @@ def with_options(profile: ExecutorProfile, options: Mapping[str, Any], *, where:
     # Re-built from the merged mapping so types are checked; errors point at the option.
     out = from_dict(ExecutorProfile, merged, where=where, key=key)
     check_ranges(out, where=where, key=key)
+    check_lines(out, where=where, key=key)
     return out

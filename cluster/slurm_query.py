@@ -13,15 +13,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from vtp.jobs.states import AUTO_RETRY, CANCELLED, ERROR, NODE_FAILURE, OUT_OF_MEMORY, PREEMPTED, TIMEOUT
+
 SACCT_FIELDS = ("JobID", "JobIDRaw", "State", "ExitCode", "Elapsed", "AllocTRES", "Reason", "NodeList")
 
-# Failure classes; the engine's retry policy is keyed by them.
-TIMEOUT, OUT_OF_MEMORY, NODE_FAILURE, PREEMPTED, ERROR, CANCELLED = (
-    "timeout", "out_of_memory", "node_failure", "preempted", "error", "cancelled")
+# The failure classes a SLURM state can map to, and the retry policy: both the job contract's
+# (vtp.jobs.states), so `vtp-sweep status` and the launcher never disagree on what is retried.
 FAILURE_CLASSES = (TIMEOUT, OUT_OF_MEMORY, NODE_FAILURE, PREEMPTED, ERROR, CANCELLED)
-# Failures that say nothing about the run itself are retried by default; a Python exception, a
-# timeout (submitit already requeued it up to its limit) or running out of memory would fail again.
-RETRYABLE_BY_DEFAULT = frozenset({NODE_FAILURE, PREEMPTED})
+RETRYABLE_BY_DEFAULT = AUTO_RETRY & frozenset(FAILURE_CLASSES)
 
 _STATE_TO_CLASS = {
     "TIMEOUT": TIMEOUT, "DEADLINE": TIMEOUT,
@@ -260,6 +259,51 @@ def job_states(job_ids: Iterable[str], *, chunk: int = 2000, timeout_s: float = 
                     timeout_s=timeout_s)
         out.update(parse_sacct(text))
     return out
+
+
+def _user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def queue_states(job_ids: Iterable[str], *, timeout_s: float = 60) -> dict[str, str]:
+    """job id -> SLURM base state of the given jobs the controller still holds (one `squeue` call
+    over this user's jobs: `-j` with an id the controller has forgotten fails the whole call).
+
+    The live truth for a job that accounting does not know yet (slurmdbd lags or was down)."""
+    wanted = {str(j) for j in job_ids}
+    text = _run(["squeue", "--noheader", "--array", "--states=all", "--user", _user(), "--format=%i|%T"],
+                timeout_s=timeout_s)
+    out = {}
+    for line in text.splitlines():
+        job_id, _, state = line.strip().partition("|")
+        for one in expand_array_id(job_id):
+            if one in wanted:
+                out[one] = base_state(state)
+    return out
+
+
+def jobs_named(name: str, *, since: float | None = None, active_only: bool = False,
+               timeout_s: float = 60) -> list[str]:
+    """Ids of the jobs (array tasks one by one) named `name`: queued or running ones from
+    `squeue --name`; with `active_only=False` also ended ones from `sacct --name` (since `since`,
+    a Unix time; accounting keeps them after the controller forgets them)."""
+    text = _run(["squeue", "--noheader", "--array", "--states=all", f"--name={name}", "--format=%i|%T"],
+                timeout_s=timeout_s)
+    found: dict[str, None] = {}
+    for line in text.splitlines():
+        job_id, _, state = line.strip().partition("|")
+        if job_id and (not active_only or base_state(state) in ACTIVE_STATES):
+            found.update(dict.fromkeys(expand_array_id(job_id)))
+    if not active_only:
+        start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime((since or time.time() - 86400) - 60))
+        text = _run(["sacct", "--noheader", "--parsable2", "--allocations", "--allusers", f"--name={name}",
+                     f"--starttime={start}", "--format=JobID"], timeout_s=timeout_s)
+        for line in text.splitlines():
+            if line.strip():
+                found.update(dict.fromkeys(expand_array_id(line.strip())))
+    return list(found)
 
 
 _GONE = ("already completing or completed", "Invalid job id")

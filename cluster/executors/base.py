@@ -24,9 +24,19 @@ class Submission:
 
 class Executor(Protocol):
     def submit(self, sweep_dir: Path, runs: Sequence[Submission],
-               on_submitted: Callable[[Mapping[str, str]], None]) -> dict[str, str]:
+               on_submitted: Callable[[Mapping[str, str]], None],
+               on_intent: Callable[[str, Sequence[str]], None] | None = None) -> dict[str, str]:
         """Queue `runs` (parents before children); report job ids through `on_submitted` as
-        they are known, so the ledger can be written progressively. Returns key -> job id."""
+        they are known, so the ledger can be written progressively. Returns key -> job id.
+
+        Before each submission an executor that can lose a reply (SLURM) calls `on_intent(token,
+        keys)`, and names what it queues by the token, so that `find` can tell later whether it
+        was queued (the launcher records the intent in the ledger before the job can exist)."""
+        ...
+
+    def find(self, sweep_dir: Path, intents: Mapping[str, Mapping]) -> dict[str, str]:
+        """key -> job id of the runs queued under intents a killed launcher left behind (token ->
+        {"keys": [...], "at": time}); runs not returned were never queued and may be submitted."""
         ...
 
     def states(self, sweep_dir: Path, jobs: Mapping[str, str]) -> dict[str, JobState]:

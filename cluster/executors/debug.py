@@ -16,7 +16,8 @@ class DebugExecutor:
         return Path(sweep_dir) / "debug" / f"{key}.json"
 
     def submit(self, sweep_dir: Path, runs: Sequence[Submission],
-               on_submitted: Callable[[Mapping[str, str]], None]) -> dict[str, str]:
+               on_submitted: Callable[[Mapping[str, str]], None],
+               on_intent: Callable[[str, Sequence[str]], None] | None = None) -> dict[str, str]:
         ids = {r.key: f"debug:{r.key}" for r in runs}
         on_submitted(ids)
         for r in runs:
@@ -38,6 +39,9 @@ class DebugExecutor:
             if info:
                 out[key] = JobState(info["status"], info.get("failure"))
         return out
+
+    def find(self, sweep_dir: Path, intents: Mapping[str, Mapping]) -> dict[str, str]:
+        return {}  # in-process: a killed launcher took its runs with it
 
     def cancel(self, sweep_dir: Path, jobs: Mapping[str, str]) -> None:
         pass  # nothing is ever left running

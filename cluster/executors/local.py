@@ -18,13 +18,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from cluster.executors.base import Submission
 from cluster.profile import ExecutorProfile
 from vtp.jobs.ledger import read_json, read_state, write_json
-from vtp.jobs.states import JobState
+from vtp.jobs.states import CANCELLED, ERROR, LOST, OUT_OF_MEMORY, JobState
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -57,8 +58,11 @@ class LocalExecutor:
         self.profile = profile
 
     def submit(self, sweep_dir: Path, runs: Sequence[Submission],
-               on_submitted: Callable[[Mapping[str, str]], None]) -> dict[str, str]:
+               on_submitted: Callable[[Mapping[str, str]], None],
+               on_intent: Callable[[str, Sequence[str]], None] | None = None) -> dict[str, str]:
         queue, jobs, cancel = _dirs(sweep_dir)
+        if on_intent is not None and runs:
+            on_intent(uuid.uuid4().hex[:12], [r.key for r in runs])
         ids = {}
         for r in runs:
             (cancel / r.key).unlink(missing_ok=True)
@@ -86,6 +90,17 @@ class LocalExecutor:
             out[key] = JobState(status, info.get("failure"))
         return out
 
+    def find(self, sweep_dir: Path, intents: Mapping[str, Mapping]) -> dict[str, str]:
+        """Runs a killed launcher queued (a queue file and a job file written after its intent)."""
+        queue, jobs, _ = _dirs(sweep_dir)
+        out = {}
+        for intent in intents.values():
+            for key in intent["keys"]:
+                info = read_json(jobs / f"{key}.json") or {}
+                if (queue / f"{key}.json").exists() and info.get("submitted", 0) >= float(intent.get("at") or 0):
+                    out[key] = f"local:{key}"
+        return out
+
     def reattach(self, sweep_dir: Path) -> None:
         """Start a scheduler when runs are queued and none is alive. Without it, runs queued by a
         launch whose scheduler was killed within STARTUP_GRACE_S would look pending to the next
@@ -101,6 +116,33 @@ class LocalExecutor:
         cancel.mkdir(parents=True, exist_ok=True)
         for key in jobs:
             (cancel / key).touch()
+
+
+def oom_kills() -> int:
+    """The kernel's count of processes its OOM killer ended (`oom_kill` in /proc/vmstat, Linux >=
+    4.13; a cgroup's memory limit counts too); -1 where it cannot be read."""
+    try:
+        for line in Path("/proc/vmstat").read_text().splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return -1
+
+
+def exit_failure(returncode: int, cancelled: bool, oom_before: int, oom_after: int) -> str:
+    """Failure class of a worker that exited with `returncode` (negative: killed by that signal).
+    A SIGKILL we did not send while the OOM killer's count rose is out_of_memory (retrying it would
+    fail again, so it is not retried by default); other kills are `lost` (retried). With workers
+    side by side, another one's OOM kill in the same window is read as this one's: the class then
+    errs towards not retrying, never towards retrying forever."""
+    if cancelled:
+        return CANCELLED
+    if returncode > 0:
+        return ERROR
+    if returncode == -signal.SIGKILL and oom_before >= 0 and oom_after > oom_before:
+        return OUT_OF_MEMORY
+    return LOST
 
 
 def workers(profile: ExecutorProfile) -> int:
@@ -158,6 +200,7 @@ class _Scheduler:
         self.sweep_dir, self.n_workers, self.poll_s = sweep_dir, n_workers, poll_s
         self.queue, self.jobs, self.cancel = _dirs(sweep_dir)
         self.procs: dict[str, subprocess.Popen] = {}
+        self.oom_at_start: dict[str, int] = {}
 
     def job(self, key: str) -> dict:
         return read_json(self.jobs / f"{key}.json") or {}
@@ -214,6 +257,7 @@ class _Scheduler:
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True, env=worker_env(self.n_workers))
         self.procs[key] = proc
+        self.oom_at_start[key] = oom_kills()
         self.set(key, status="running", pid=proc.pid, started=time.time())
 
     def reap(self) -> None:
@@ -225,8 +269,7 @@ class _Scheduler:
             if rc == 0:
                 self.set(key, status="completed", returncode=rc, ended=time.time())
             else:
-                # killed by a signal we did not send (OOM killer, a user): not the stage's fault
-                failure = "cancelled" if (self.cancel / key).exists() else ("error" if rc > 0 else "lost")
+                failure = exit_failure(rc, (self.cancel / key).exists(), self.oom_at_start.get(key, -1), oom_kills())
                 self.set(key, status="failed", failure=failure, returncode=rc, ended=time.time())
 
     def loop(self) -> None:

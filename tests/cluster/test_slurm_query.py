@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from cluster import slurm_query as sq
+from vtp.jobs.states import retryable
 
 DATA = Path(__file__).parent / "data"
 
@@ -74,7 +75,7 @@ def test_failure_classes_of_states_the_test_cluster_cannot_produce():
         "23": ("node_failure", True),
         "24_3": (None, False),           # preempted once, pending again
         "25": ("node_failure", True),
-        "26": ("cancelled", False),
+        "26": ("cancelled", True),     # retried by the launcher: one retry table (vtp.jobs.states)
     }
     assert jobs["20"].elapsed_s == 67 and jobs["20"].reason == "TimeLimit"
     assert jobs["21"].elapsed_s == 26 * 3600 + 3 * 60 + 4 and jobs["21"].signal == 125
@@ -90,7 +91,8 @@ def test_failure_classes_of_states_the_test_cluster_cannot_produce():
 ])
 def test_classify(state, cls):
     assert sq.classify(state) == cls
-    assert (cls in sq.RETRYABLE_BY_DEFAULT) == (cls in ("node_failure", "preempted"))
+    # one retry table: what the launcher retries (vtp.jobs.states) is what slurm_query calls retryable
+    assert (cls in sq.RETRYABLE_BY_DEFAULT) == retryable(cls, False)
 
 
 @pytest.mark.parametrize("text, seconds", [

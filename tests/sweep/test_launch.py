@@ -101,7 +101,11 @@ def test_local_executor_cli_wait_and_relaunch(tmp_path, capsys):
     assert "submitted 0 of 12 runs" in capsys.readouterr().out
     assert main(["status", str(tmp_path / "out" / "smoke-local")]) == 0
     text = capsys.readouterr().out
-    assert "tokenizer" in text and "failed" in text
+    header, *rows = [line.split() for line in text.splitlines()[:3]]
+    assert header == ["stage", "new", "pending", "running", "done", "failed", "blocked", "cancelled"]
+    # the counts under the headers, not the headers: all done, none failed
+    assert rows == [["tokenizer", "0", "0", "0", "4", "0", "0", "0"],
+                    ["downstream", "0", "0", "0", "8", "0", "0", "0"]]
     st = status(tmp_path / "out" / "smoke-local")
     assert st.counts() == {"tokenizer": {"done": 4}, "downstream": {"done": 8}}
     assert main(["status", str(tmp_path / "out" / "smoke-local"), "--watch"]) == 0  # returns once nothing is active
@@ -165,11 +169,12 @@ def test_tracking_runs_created_before_submit_and_logged_by_the_worker(tmp_path):
 
 
 def test_launcher_killed_mid_submission_can_simply_be_run_again(tmp_path):
+    """Killed after the first run was submitted AND recorded: the rest is submitted once."""
     from cluster.executors.debug import DebugExecutor
 
     class DiesAfterFirst(DebugExecutor):
-        def submit(self, sweep_dir, runs, on_submitted):
-            super().submit(sweep_dir, runs[:1], on_submitted)
+        def submit(self, sweep_dir, runs, on_submitted, on_intent=None):
+            super().submit(sweep_dir, runs[:1], on_submitted, on_intent)
             raise KeyboardInterrupt("launcher killed")
 
     sweep = load_sweep(TINY, [f"root={tmp_path}", "executor=debug", "tracking.enabled=false"])
@@ -181,6 +186,35 @@ def test_launcher_killed_mid_submission_can_simply_be_run_again(tmp_path):
     assert len(again.submitted) == 11 and first not in again.submitted
     assert read_json(sweep.folder / "runs" / first / "state.json")["started"] == started  # not rerun
     assert {p.action for p in plan(sweep, code_version="t")} == {"skip"}
+
+
+def test_launcher_killed_after_queueing_but_before_the_ledger_write_submits_nothing_twice(tmp_path):
+    """Killed where it hurts: the runs are queued (queue and job files written) but their job ids
+    never reached the ledger. The next launch adopts them from the intent it finds there."""
+    from cluster.executors.local import LocalExecutor
+
+    def killed(ids):
+        raise KeyboardInterrupt("launcher killed before the ledger write")
+
+    class DiesBeforeLedger(LocalExecutor):
+        def submit(self, sweep_dir, runs, on_submitted, on_intent=None):
+            return super().submit(sweep_dir, runs, killed, on_intent)
+
+    sweep = chain(tmp_path, executor="local", extra=["axes.fail=[false]"])
+    with pytest.raises(KeyboardInterrupt):
+        launch(sweep, code_version="t", executor=DiesBeforeLedger(sweep.profile))
+    again = launch(sweep, code_version="t")
+    assert again.submitted == ()  # adopted, not submitted a second time
+    st = wait(sweep.folder, timeout_s=120, poll_s=0.2)
+    assert {s.status for s in st.runs.values()} == {"done"}
+    for key in st.runs:
+        assert len(executions(sweep.folder, key)) == 1
+
+
+def executions(folder: Path, key: str) -> list[dict]:
+    path = folder / "runs" / key / "executions.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()
+            and json.loads(line)["event"] == "start"] if path.exists() else []
 
 
 def test_moving_a_sweep_to_another_executor_reruns_only_unfinished_runs(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.slurm_query import max_array_size, requeue
+from cluster.slurm_query import max_array_size
 from vtp.jobs.ledger import read_json, read_ledger
 from vtp.stages.smoke import expected
 from vtp.sweep.launcher import cancel, launch, wait
@@ -78,6 +78,9 @@ def test_child_of_failed_parent_is_cancelled_and_blocked(slurm_cluster, tmp_path
 
 
 def test_requeued_job_resumes_to_the_uninterrupted_result(slurm_cluster, tmp_path):
+    """The time-limit path: USR2 (what SLURM sends before the limit; submitit's handler counts it
+    as a timeout with a limit this short), checkpoint, requeue, resume. `scontrol requeue` sends
+    SIGTERM, which submitit ignores, so it never exercised this path."""
     sweep = spec(tmp_path, steps=30, sleep=0.3, extra=["tracking.enabled=true"])
     launch(sweep)
     parent = next(p.run for p in plan(sweep) if p.run.stage == "parent")
@@ -87,7 +90,7 @@ def test_requeued_job_resumes_to_the_uninterrupted_result(slurm_cluster, tmp_pat
         assert time.time() < deadline, "the job never saved its state"
         time.sleep(0.2)
     job = job_ids(sweep.folder)[parent.key]
-    requeue(job)
+    subprocess.run(["scancel", "--signal=USR2", job], check=True)
     st = wait(sweep.folder, timeout_s=180, poll_s=1)
     assert st.runs[parent.key].status == "done" and st.runs[parent.key].requeues >= 1  # from sacct
     res = read_json(sweep.folder / "runs" / parent.key / "result.json")
@@ -95,13 +98,19 @@ def test_requeued_job_resumes_to_the_uninterrupted_result(slurm_cluster, tmp_pat
     assert job_ids(sweep.folder)[parent.key] == job  # same job, same run key
     assert st.counts()["child"] == {"done": 1}
     # the requeued job logged into the same MLflow run: exactly one run for its key, finished,
-    # with every saved step of both attempts
+    # with every saved step of both attempts, each once
     import sqlite3
 
     db = sqlite3.connect(sweep.folder / "mlflow.db")
     rows = db.execute("select r.run_uuid, r.status from runs r join tags t on t.run_uuid = r.run_uuid "
                       "where t.key = 'vtp.run_key' and t.value = ?", (parent.key,)).fetchall()
     assert len(rows) == 1 and rows[0][1] == "FINISHED", rows
+    steps = [s for (s,) in db.execute("select step from metrics where run_uuid = ? and key = 'x_frac' order by step",
+                                      (rows[0][0],))]
+    assert steps == list(range(5, 31, 5)), steps
+    starts = [line for line in (sweep.folder / "runs" / parent.key / "executions.jsonl").read_text().splitlines()
+              if '"start"' in line]
+    assert len(starts) == 2  # both attempts ran the stage, one after the other
 
 
 def test_arrays_are_chunked_by_max_array_size(slurm_cluster, tmp_path):

@@ -39,7 +39,7 @@ axes: {objective: [ae, vtp], params: [s], data: [100]}
 grids:
   - {params: [xs, s, m]}
   - {data: [10, 100, 1000]}
-stages: [{name: t, target: vtp.stages.smoke:run, config: {p: "${axes.params}", d: "${axes.data}"}}]
+stages: [{name: t, target: vtp.stages.smoke:run, config: {o: "${axes.objective}", p: "${axes.params}", d: "${axes.data}"}}]
 """)
     runs = expand(load_sweep(spec), "v1")
     got = [(r.axes["objective"], r.axes["params"], r.axes["data"]) for r in runs]
@@ -96,6 +96,23 @@ def test_evaluate(expr, value):
 def test_evaluate_rejects_everything_else(expr):
     with pytest.raises(ExprError):
         evaluate(expr, {"fixed": {"a": 3}})
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("10 ** 10 ** 10", "exponent 10000000000 too large"),  # would hang `plan`
+    ("(2 ** 250) ** 20", "result too large"),
+    ("'x' * 10 ** 9", "repeated text too long"),  # would eat the memory
+    ("10 ** 9 * 'x'", "repeated text too long"),
+    ("min(3)", r"min\(\) takes two or more values"),  # was a raw TypeError
+    ("max(1, 'a')", "cannot compute"),
+])
+def test_evaluate_is_bounded_and_errors_are_expr_errors(expr, message):
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(ExprError, match=message):
+        evaluate(expr, {"fixed": {}})
+    assert time.perf_counter() - t0 < 1.0
 
 
 def test_derived_chain_and_string_interpolation(tmp_path):

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("export", help="export a sweep (folder or tracking URI) to a snapshot Parquet")
     exp.add_argument("sweep", nargs="?", default=".", help="sweep folder or tracking URI")
     exp.add_argument("-o", "--output", default="snapshot.parquet")
+    exp.add_argument("--allow-unsent", action="store_true",
+                     help="export even when tracked points are still in offline buffers (the store is away)")
     return parser
 
 
@@ -123,8 +125,13 @@ def _report(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from vtp.tracking.export import export_snapshot  # written by the tracking layer
+    from vtp.tracking.store import TrackingError
 
-    print(f"wrote {export_snapshot(args.sweep, Path(args.output))}")
+    try:
+        print(f"wrote {export_snapshot(args.sweep, Path(args.output), allow_unsent=args.allow_unsent)}")
+    except TrackingError as e:
+        print(f"vtp-analyze: export: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -8,9 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+from cluster.slurm_query import SlurmCommandError
 from vtp.config import ConfigError
+from vtp.jobs.ledger import LedgerError
 from vtp.jobs.progress import bar, read_progress
 from vtp.sweep.launcher import LaunchReport, cancel, launch, launch_until_done, wait
+from vtp.sweep.lock import SweepBusy
 from vtp.sweep.planner import format_table, plan
 from vtp.sweep.spec import load_sweep
 from vtp.sweep.status import SweepStatus, status
@@ -165,7 +168,7 @@ def _main(argv: list[str] | None) -> int:
     except ConfigError as e:
         print(f"vtp-sweep: error: {e}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, TimeoutError) as e:
+    except (FileNotFoundError, TimeoutError, SweepBusy, LedgerError, SlurmCommandError) as e:
         print(f"vtp-sweep: {e}", file=sys.stderr)
         return 1
 

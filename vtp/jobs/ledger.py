@@ -37,13 +37,17 @@ def write_json(path: Path, data: Any) -> None:
         raise
 
 
+class LedgerError(RuntimeError):
+    """ledger.json exists but cannot be read; the message names the file and what to do."""
+
+
 def read_json(path: Path, default: Any = None) -> Any:
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
         return default
     except json.JSONDecodeError:
-        return default  # only a file written by hand can be torn; treat as absent
+        return default  # markers and progress files: a hand-edited or torn one reads as absent
 
 
 def run_dir(sweep_dir: Path, key: str) -> Path:
@@ -51,7 +55,22 @@ def run_dir(sweep_dir: Path, key: str) -> Path:
 
 
 def read_ledger(sweep_dir: Path) -> dict[str, Any] | None:
-    return read_json(Path(sweep_dir) / LEDGER)
+    """The ledger, or None when the sweep was never launched. A ledger that exists but does not
+    parse is an error, not an empty sweep: read as empty, every run would be submitted again."""
+    path = Path(sweep_dir) / LEDGER
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise LedgerError(f"{path}: not valid JSON ({e}); it is only written atomically, so it was "
+                          "edited or damaged by hand: restore it (or move it away to start the sweep's "
+                          "bookkeeping afresh; finished runs are still found by their markers)") from None
+    if not isinstance(data, dict) or not isinstance(data.get("runs", {}), dict):
+        raise LedgerError(f"{path}: expected an object with a `runs` mapping; restore it or move it away")
+    return data
 
 
 def write_ledger(sweep_dir: Path, ledger: Mapping[str, Any]) -> None:

@@ -3,6 +3,9 @@
 Failure classes and the retry policy: node failure, preemption, a job lost without a marker, a
 cancelled job and a child cancelled because its parent failed are retried on the next launch; a
 Python exception, a timeout and out-of-memory only with `--retry-failed` (they would fail again).
+A run refused for stale code is never resubmitted under its old key: the next launch plans it
+under the key of the code checked out now. This table is the only one: `cluster.slurm_query`
+maps scheduler states onto these classes and reads the retry set from here.
 """
 
 from __future__ import annotations
@@ -15,8 +18,13 @@ from typing import Any
 
 from vtp.jobs.ledger import read_state
 
-FAILURE_CLASSES = ("error", "timeout", "out_of_memory", "node_failure", "preempted", "cancelled", "dependency", "lost")
-AUTO_RETRY = frozenset({"node_failure", "preempted", "cancelled", "dependency", "lost"})
+ERROR, TIMEOUT, OUT_OF_MEMORY, NODE_FAILURE, PREEMPTED, CANCELLED, DEPENDENCY, LOST, STALE_CODE = (
+    "error", "timeout", "out_of_memory", "node_failure", "preempted", "cancelled", "dependency", "lost",
+    "stale_code")
+FAILURE_CLASSES = (ERROR, TIMEOUT, OUT_OF_MEMORY, NODE_FAILURE, PREEMPTED, CANCELLED, DEPENDENCY, LOST, STALE_CODE)
+# Failures that say nothing about the run itself; a Python exception, a timeout (submitit already
+# requeued it up to its limit) or running out of memory would fail the same way again.
+AUTO_RETRY = frozenset({NODE_FAILURE, PREEMPTED, CANCELLED, DEPENDENCY, LOST})
 RECORD_GRACE_S = 300.0  # how long a submitted job may be missing from the scheduler's accounting
 ACTIVE = ("pending", "running", "unknown")  # unknown: the scheduler could not be asked; never resubmit
 
@@ -55,7 +63,7 @@ def merge(sweep_dir: Path, key: str, entry: Mapping[str, Any], job: JobState | N
         # The scheduler knows better when it killed the job (timeout, memory) after the marker.
         if job is not None and job.failure in ("timeout", "out_of_memory", "node_failure", "preempted"):
             failure = job.failure
-        return RunState("failed", failure, job_id, gpu_s)
+        return RunState("failed", failure, job_id, gpu_s, requeues)
     if not job_id:
         return RunState("new")
     if job is None:
@@ -63,7 +71,7 @@ def merge(sweep_dir: Path, key: str, entry: Mapping[str, Any], job: JobState | N
             return RunState("pending", job_id=job_id)  # accounting records a new job with some delay
         return RunState("failed", "lost", job_id)  # the scheduler has no record of it
     if job.status == "failed":
-        return RunState("failed", job.failure or "error", job_id, gpu_s)
+        return RunState("failed", job.failure or "error", job_id, gpu_s, requeues)
     return RunState("failed", "lost", job_id, gpu_s)  # completed without a marker
 
 

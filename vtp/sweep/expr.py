@@ -29,6 +29,13 @@ _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, as
             ast.Gt: operator.gt, ast.GtE: operator.ge}
 
 
+# Bounds that keep `plan` instant whatever a spec says: `10 ** 10 ** 10` or `'x' * 10 ** 9` would
+# otherwise hang the loader (or eat the memory) before any value is checked.
+MAX_EXPONENT = 256
+MAX_INT_BITS = 4096
+MAX_TEXT = 10_000
+
+
 class ExprError(ValueError):
     """An expression or reference that cannot be resolved; the caller adds file and key path."""
 
@@ -94,6 +101,17 @@ def evaluate(text: str, scope: Mapping[str, Mapping[str, Any]]) -> Any:
     return _walk(body, names, text)
 
 
+def _check_size(op: ast.operator, left: Any, right: Any, text: str) -> None:
+    """Refuse, before computing, a power or a repetition whose result would be huge."""
+    if isinstance(op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > MAX_EXPONENT \
+            and isinstance(left, (int, float)) and abs(left) not in (0, 1):
+        raise ExprError(f"exponent {right!r} too large in {text!r} (at most {MAX_EXPONENT})")
+    if isinstance(op, ast.Mult):
+        text_side, count = (left, right) if isinstance(left, str) else (right, left)
+        if isinstance(text_side, str) and isinstance(count, int) and len(text_side) * count > MAX_TEXT:
+            raise ExprError(f"repeated text too long in {text!r} (at most {MAX_TEXT} characters)")
+
+
 def _walk(node: ast.AST, names: Mapping[str, Any], text: str) -> Any:
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)) and not isinstance(node.value, bool):
         return node.value
@@ -110,16 +128,26 @@ def _walk(node: ast.AST, names: Mapping[str, Any], text: str) -> Any:
         return names[node.id]
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         left, right = _walk(node.left, names, text), _walk(node.right, names, text)
+        _check_size(node.op, left, right, text)
         try:
-            return _BINOPS[type(node.op)](left, right)
+            out = _BINOPS[type(node.op)](left, right)
         except (TypeError, ZeroDivisionError, OverflowError) as e:
             raise ExprError(f"cannot compute {text!r}: {e}") from None
+        if isinstance(out, int) and out.bit_length() > MAX_INT_BITS:
+            raise ExprError(f"result too large in {text!r} (more than {MAX_INT_BITS} bits)")
+        return out
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         v = _walk(node.operand, names, text)
         return -v if isinstance(node.op, ast.USub) else v
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCS
             and node.args and not node.keywords):
-        return _FUNCS[node.func.id](*(_walk(a, names, text) for a in node.args))
+        args = [_walk(a, names, text) for a in node.args]
+        if len(args) < 2:
+            raise ExprError(f"{node.func.id}() takes two or more values in {text!r}, got {len(args)}")
+        try:
+            return _FUNCS[node.func.id](*args)
+        except TypeError as e:
+            raise ExprError(f"cannot compute {text!r}: {e}") from None
     if isinstance(node, ast.Name):
         raise ExprError(f"unknown name {node.id!r} in {text!r}; refer to values as ${{axes.NAME}}, "
                         "${fixed.NAME} or ${derived.NAME}; functions: min, max")

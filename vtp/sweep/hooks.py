@@ -2,7 +2,8 @@
 
 Launcher: `prepare_tracking` before submitting (and `tracker_target`, the opener each run's
 config.json names for its worker), `tag_job_ids` after, `reconcile_tracking` when jobs have ended
-without their worker closing their MLflow run. The worker side is `vtp.jobs.worker.open_tracker`.
+without their worker closing their MLflow run, `sync_tracking` to replay what workers buffered
+while the store was away. The worker side is `vtp.jobs.worker.open_tracker`.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def reconcile_tracking(st: SweepStatus) -> None:
     for key, s in st.runs.items():
         marker = read_json(run_dir(folder, key) / "state.json")
         attempt = f"{key}:{s.job_id}"
-        if marker is not None or attempt in closed or not s.job_id:
+        refused = isinstance(marker, dict) and marker.get("failure") == "stale_code"  # never opened it
+        if (marker is not None and not refused) or attempt in closed or not s.job_id:
             continue  # the worker closed it itself, or it was never submitted
         if s.status in ("blocked", "cancelled"):
             verdicts["KILLED"].append(key)
@@ -66,16 +68,29 @@ def reconcile_tracking(st: SweepStatus) -> None:
 
 
 def tag_job_ids(sweep_dir: Path, job_ids: Mapping[str, str]) -> None:
-    """Tag each MLflow run with its scheduler job id (one store write per run: SLURM only)."""
+    """Tag each MLflow run with its scheduler job id (SLURM only): appended to each run's buffer
+    with tracking.json read once; the worker's first flush (or `sync`) sends it."""
     if not job_ids or not (Path(sweep_dir) / "tracking.json").exists():
         return
-    from vtp.tracking import set_job_id
+    from vtp.tracking import set_job_ids
 
-    for key, job_id in job_ids.items():
-        try:
-            set_job_id(sweep_dir, key, job_id)
-        except Exception:  # noqa: BLE001 -- kept in the run's buffer; `sync` sends it later
-            pass
+    try:
+        set_job_ids(sweep_dir, job_ids)
+    except Exception:  # noqa: BLE001 -- a tag only; the launch must not fail on it
+        pass
+
+
+def sync_tracking(sweep_dir: Path) -> dict[str, int]:
+    """Replay every run's buffered points into MLflow (after an outage). key -> items still
+    unsent; {} when all arrived or tracking is off. Never raises: the store may still be away."""
+    if not (Path(sweep_dir) / "tracking.json").exists():
+        return {}
+    from vtp.tracking import sync
+
+    try:
+        return sync(sweep_dir, wait_s=2.0)
+    except Exception:  # noqa: BLE001 -- the points stay on disk for the next sync or `export`
+        return {"?": -1}
 
 
 def tracking_verdict(sweep_dir: Path, keys: Sequence[str], status: str) -> None:

@@ -2,12 +2,18 @@
 
 `launch` submits exactly the runs `plan` marks `run` and returns; the ledger is written before
 and after submission, atomically, so a launcher killed at any moment can simply be run again.
+
+Exactly once, step by step: `launch` and `cancel` hold the sweep folder's lock (vtp.sweep.lock);
+before each submission the executor's token and the keys it carries go into the ledger
+(`submitting`), and the next launch first asks the executor what was queued under the tokens a
+killed launcher left there (`find`: squeue by job name on SLURM) and adopts those jobs instead of
+submitting them again. Workers then hold an owner lock on their run folder (vtp.jobs.worker).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,12 +23,16 @@ from cluster.profile import ExecutorProfile
 from vtp.config import to_dict
 from vtp.jobs.ledger import read_ledger, run_dir, write_json, write_ledger
 from vtp.jobs.states import ACTIVE
-from vtp.sweep.hooks import prepare_tracking, reconcile_tracking, tag_job_ids, tracker_target
+from vtp.sweep.hooks import prepare_tracking, reconcile_tracking, sync_tracking, tag_job_ids, tracker_target
+from vtp.sweep.lock import sweep_lock
 from vtp.sweep.planner import PlannedRun, ledger_executor, plan
-from vtp.sweep.runs import Run
+from vtp.sweep.runs import Run, expand
 from vtp.sweep.spec import Sweep
 from vtp.sweep.status import SweepStatus, status
 from vtp.sweep.version import code_version as current_code_version
+from vtp.sweep.version import source_hash
+
+CANCEL_WAIT_S = 120.0  # a cancel waits this long for a running launch to finish submitting
 
 
 @dataclass(frozen=True)
@@ -43,11 +53,50 @@ def executor_for(profile: ExecutorProfile) -> Executor:
 
 def launch(sweep: Sweep, *, retry_failed: bool = False, code_version: str | None = None,
            executor: Executor | None = None) -> LaunchReport:
+    """Submit what `plan` marks `run`. Raises SweepBusy when another launch or cancel holds the
+    sweep folder, LedgerError when its ledger is damaged."""
+    folder = sweep.folder.resolve()
+    if not folder.exists():  # a spec that fails its checks must create nothing, not even the lock
+        expand(sweep, code_version if code_version is not None else current_code_version())
+    with sweep_lock(folder, "launch"):
+        return _launch(sweep, folder, retry_failed=retry_failed, code_version=code_version, executor=executor)
+
+
+def adopt_queued(folder: Path, executor: Executor, ledger: dict[str, Any]) -> dict[str, Any]:
+    """Settle the submissions a killed launcher left in the ledger (`submitting`: token -> keys):
+    the jobs the executor finds queued under a token get their job ids; the rest were never queued
+    and are planned again. Returns the (rewritten) ledger."""
+    intents = dict(ledger.get("submitting") or {})
+    if not intents:
+        return ledger
+    kind = ledger.get("executor", {}).get("kind")
+    mine = {t: i for t, i in intents.items() if i.get("executor", kind) == kind}
+    same = getattr(getattr(executor, "profile", None), "kind", None) == kind
+    finder = executor if same else ledger_executor(folder, ledger)
+    find = getattr(finder, "find", None)
+    found = find(folder, mine) if (mine and callable(find)) else {}
+    entries = dict(ledger.get("runs", {}))
+    for intent in mine.values():
+        for key in intent["keys"]:
+            if key in found and key in entries:
+                e = entries[key]
+                entries[key] = {**e, "job_id": found[key], "attempts": e.get("attempts", 0) + 1,
+                                "submitted": float(intent.get("at") or time.time()), "executor": kind}
+    ledger = {**ledger, "runs": entries, "submitting": {}}
+    write_ledger(folder, ledger)
+    return ledger
+
+
+def _launch(sweep: Sweep, folder: Path, *, retry_failed: bool, code_version: str | None,
+            executor: Executor | None) -> LaunchReport:
     executor = executor or executor_for(sweep.profile)
+    ledger = read_ledger(folder)
+    if ledger is not None:
+        adopt_queued(folder, executor, ledger)
+        sync_tracking(folder)  # points buffered while the store was away (best effort)
     version = code_version if code_version is not None else current_code_version()
     planned = plan(sweep, code_version=version, retry_failed=retry_failed, job_states=executor.states,
                    with_flops=False)
-    folder = sweep.folder.resolve()
     todo = [p.run for p in planned if p.action == "run"]
     ledger = read_ledger(folder) or {}
     entries: dict[str, Any] = dict(ledger.get("runs", {}))
@@ -60,8 +109,9 @@ def launch(sweep: Sweep, *, retry_failed: bool = False, code_version: str | None
     ledger = {**ledger, "name": sweep.spec.name, "source": sweep.source, "code_version": version,
               "executor": to_dict(sweep.profile), "stages": [s.name for s in sweep.spec.stages], "runs": entries}
     write_ledger(folder, ledger)
+    code_hash = source_hash()
     for r in todo:
-        _write_run_config(folder, r, sweep)
+        _write_run_config(folder, r, sweep, code_hash)
     prepare_tracking(sweep, folder, todo)
     by_key = {p.run.key: p for p in planned}
     subs = []
@@ -74,15 +124,27 @@ def launch(sweep: Sweep, *, retry_failed: bool = False, code_version: str | None
                                # resolved by the executor from the ids it just got
                                parent_job=entries[r.parent]["job_id"] if parent and parent.action == "wait" else None))
 
+    submitting: dict[str, Any] = {}
+
+    def intend(token: str, keys: Sequence[str]) -> None:
+        submitting[token] = {"keys": list(keys), "at": time.time(), "executor": sweep.profile.kind}
+        write_ledger(folder, {**ledger, "runs": entries, "submitting": submitting})
+
     def record(ids: Mapping[str, str]) -> None:
         now = time.time()
         for key, job_id in ids.items():
             e = entries[key]
             entries[key] = {**e, "job_id": job_id, "attempts": e.get("attempts", 0) + 1, "submitted": now,
                             "executor": sweep.profile.kind}
-        write_ledger(folder, {**ledger, "runs": entries})
+        for token in list(submitting):
+            left = [k for k in submitting[token]["keys"] if k not in ids]
+            if left:
+                submitting[token] = {**submitting[token], "keys": left}
+            else:
+                del submitting[token]
+        write_ledger(folder, {**ledger, "runs": entries, "submitting": submitting})
 
-    submitted = executor.submit(folder, subs, record) if subs else {}
+    submitted = executor.submit(folder, subs, record, on_intent=intend) if subs else {}
     reattach = getattr(executor, "reattach", None)
     if reattach is not None:  # queued runs whose runner died (a crash just after a launch) run again
         reattach(folder)
@@ -90,17 +152,19 @@ def launch(sweep: Sweep, *, retry_failed: bool = False, code_version: str | None
         tag_job_ids(folder, submitted)
     if sweep.profile.kind == "debug":  # everything has ended already
         reconcile_tracking(status(folder, executor=executor))
+        sync_tracking(folder)
     return LaunchReport(folder, tuple(submitted), tuple(planned))
 
 
-def _write_run_config(folder: Path, r: Run, sweep: Sweep) -> None:
+def _write_run_config(folder: Path, r: Run, sweep: Sweep, code_hash: str) -> None:
     d = run_dir(folder, r.key)
     d.mkdir(parents=True, exist_ok=True)
     (d / "state.json").unlink(missing_ok=True)  # a retried run starts without its old marker
     write_json(d / "config.json", {
         "key": r.key, "stage": r.stage, "target": r.target, "config": dict(r.config), "axes": dict(r.axes),
         "parents": dict(r.ancestors), "checkpoint": r.checkpoint, "root": r.root,
-        "code_version": r.code_version, "sweep": sweep.spec.name, "tracker": tracker_target(sweep)})
+        "code_version": r.code_version, "code_hash": code_hash, "sweep": sweep.spec.name,
+        "tracker": tracker_target(sweep)})
 
 
 def launch_until_done(sweep: Sweep, *, timeout_s: float | None = None, poll_s: float | None = None,
@@ -123,15 +187,22 @@ def launch_until_done(sweep: Sweep, *, timeout_s: float | None = None, poll_s: f
 
 
 # ---------------------------------------------------------------- cancel / wait
-def cancel(sweep_dir: str | Path, *, executor: Executor | None = None) -> list[str]:
-    """Cancel every queued or running job of the sweep; returns their keys."""
-    st = status(sweep_dir, executor=executor)
-    ledger = read_ledger(st.sweep_dir) or {}
-    executor = executor or ledger_executor(st.sweep_dir, ledger)
-    jobs = {k: s.job_id for k, s in st.runs.items() if s.status in ACTIVE and s.job_id}
-    if jobs:
-        executor.cancel(st.sweep_dir, jobs)
-    return sorted(jobs)
+def cancel(sweep_dir: str | Path, *, executor: Executor | None = None, wait_s: float = CANCEL_WAIT_S) -> list[str]:
+    """Cancel every queued or running job of the sweep; returns their keys. Waits up to `wait_s`
+    for a launch in progress to finish submitting (then cancels what it queued too)."""
+    folder = Path(sweep_dir).resolve()
+    if read_ledger(folder) is None:
+        status(folder)  # the usual "no ledger.json here" error, without creating a lock file
+    with sweep_lock(folder, "cancel", wait_s=wait_s):
+        ledger = read_ledger(folder) or {}
+        if ledger.get("submitting"):  # a killed launcher's submissions: cancel them too
+            adopt_queued(folder, executor or ledger_executor(folder, ledger), ledger)
+        st = status(folder, executor=executor)
+        executor = executor or ledger_executor(st.sweep_dir, read_ledger(folder) or {})
+        jobs = {k: s.job_id for k, s in st.runs.items() if s.status in ACTIVE and s.job_id}
+        if jobs:
+            executor.cancel(st.sweep_dir, jobs)
+        return sorted(jobs)
 
 
 def wait(sweep_dir: str | Path, *, timeout_s: float | None = None, poll_s: float | None = None,
@@ -147,6 +218,7 @@ def wait(sweep_dir: str | Path, *, timeout_s: float | None = None, poll_s: float
             on_poll(st)
         if not st.active():
             reconcile_tracking(st)
+            sync_tracking(st.sweep_dir)  # what workers buffered while the store was away
             return st
         if timeout_s is not None and time.time() - start > timeout_s:
             raise TimeoutError(f"{sweep_dir}: runs still active after {timeout_s:.0f} s")

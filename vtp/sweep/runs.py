@@ -10,6 +10,10 @@ A tune stage (vtp.tune.spec) gets one run per value of its `per` axes. A run who
 so they enter its key: a new tuning result makes new runs, the same result finds the old ones.
 Until the search is done such a run (and its descendants) is provisional: `waits_for` names the
 tune run, the key is computed from placeholders, and the launcher does not submit it.
+
+One key is one run: grid points that resolve to the same key (an axis no stage config uses, a
+`grids:` entry that repeats a point) collapse into the first of them, so they make one job and one
+MLflow run, and its children are expanded once.
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ def expand(sweep: Sweep, code_version: str,
     index = {s.name: i for i, s in enumerate(spec.stages)}
     by_stage: dict[str, list[tuple[Run, dict]]] = {}
     runs: list[Run] = []
+    seen: set[str] = set()
     searches = tune_stages(spec)
     order = stage_order(sweep)
     for stage in [s for s in order if s.tune is not None] + [s for s in order if s.tune is None]:
@@ -132,6 +137,9 @@ def expand(sweep: Sweep, code_version: str,
             for ck in checkpoints:
                 ancestors = {**parent.ancestors, parent.stage: parent.key} if parent else {}
                 key = run_key(stage.name, stage.target, config, ancestors, ck, code_version)
+                if key in seen:  # the same run from another grid point: it exists already
+                    continue
+                seen.add(key)
                 run = Run(key=key, stage=stage.name, target=stage.target, config=config, axes=axes,
                           ancestors=ancestors, parent=parent.key if parent else None, checkpoint=ck,
                           root=parent.root if parent else key, code_version=code_version, waits_for=waits_for)

@@ -3,7 +3,7 @@ by the worker, exported to a Parquet snapshot for analysis. No torch here."""
 
 from vtp.tracking.prepare import prepare_sweep
 from vtp.tracking.records import RunRecord
-from vtp.tracking.run import RunTracker, open_run, set_job_id, set_status, sync
+from vtp.tracking.run import RunTracker, open_run, pending, set_job_id, set_job_ids, set_status, sync
 from vtp.tracking.store import TrackingError
 
 
@@ -20,8 +20,10 @@ __all__ = [
     "RunTracker",
     "TrackingError",
     "open_run",
+    "pending",
     "prepare_sweep",
     "set_job_id",
+    "set_job_ids",
     "set_status",
     "start_server",
     "sync",

@@ -13,11 +13,18 @@ history of those keys and drops the points already there. Params and tags are id
 
 Only one process flushes a run at a time (flock on `flush.lock`): the worker, or the launcher's
 `sync`/`set_status`. Appends need no lock: one `write` to an O_APPEND file.
+
+Damage stays local. Each record is written as "\n<json>\n": the leading newline ends a line torn
+by a writer that died (or by a disk that filled up) mid-write, so only that torn line is lost; a
+line that does not parse is skipped and counted in `corrupt.json` (offset -> its first bytes), never
+raised on every flush. A metric name MLflow refuses for good is set aside in `rejected.jsonl` with
+the reason, and every other point still goes through.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -51,14 +58,16 @@ def buffer_dir(sweep_dir: str | Path, key: str) -> Path:
 
 
 def append(path: Path, record: dict[str, Any], fd: int | None = None) -> None:
-    """Append one record durably (fsync): after this returns, a crash cannot lose it."""
-    line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    """Append one record durably (fsync): after this returns, a crash cannot lose it. A short
+    write (disk full) raises OSError(ENOSPC); the torn piece it left is ended by the next line."""
+    line = ("\n" + json.dumps(record, separators=(",", ":")) + "\n").encode()
     own = fd is None
     if own:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
+        if os.write(fd, line) != len(line):
+            raise OSError(errno.ENOSPC, f"short write to {path} (disk full?)")
         os.fsync(fd)
     finally:
         if own:
@@ -78,21 +87,26 @@ def _items(offset: int, record: dict[str, Any]) -> list[Item]:
     return [Item(kind, (offset, 0), record.get("d") or "", record["v"], 0, record.get("t", 0))]
 
 
-def _read_items(path: Path, start: Position) -> tuple[list[Item], Position]:
-    """Items at or after `start`, and the position after the last complete line."""
+def _read_items(path: Path, start: Position) -> tuple[list[Item], Position, dict[int, str]]:
+    """Items at or after `start`, the position after the last complete line, and the lines that
+    do not parse (offset -> their first bytes)."""
     items: list[Item] = []
+    corrupt: dict[int, str] = {}
     offset = start[0]
     try:
         with open(path, "rb") as f:
             f.seek(offset)
             data = f.read()
     except FileNotFoundError:
-        return items, start
+        return items, start, corrupt
     for line in data.split(b"\n")[:-1]:  # the last piece is "" or a line still being written
         if line.strip():
-            items += [it for it in _items(offset, json.loads(line)) if it.pos >= start]
+            try:
+                items += [it for it in _items(offset, json.loads(line)) if it.pos >= start]
+            except (ValueError, KeyError, TypeError, AttributeError):  # torn or damaged: skip it
+                corrupt[offset] = line[:80].decode(errors="replace")
         offset += len(line) + 1
-    return items, (offset, 0)
+    return items, (offset, 0), corrupt
 
 
 class RunBuffer:
@@ -127,6 +141,14 @@ class RunBuffer:
         """Items not yet in MLflow."""
         return len(_read_items(self.path, self.synced())[0])
 
+    def corrupt(self) -> int:
+        """Lines skipped because they did not parse (torn by a crash or a full disk)."""
+        return len(self._load("corrupt.json") or {})
+
+    def _note_corrupt(self, lines: dict[int, str]) -> None:
+        if lines:
+            self._save("corrupt.json", {**(self._load("corrupt.json") or {}), **{str(k): v for k, v in lines.items()}})
+
     @contextlib.contextmanager
     def _lock(self, wait_s: float) -> Iterator[bool]:
         fd = os.open(self.dir / "flush.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -150,18 +172,26 @@ class RunBuffer:
         """Send everything pending. True when nothing is left; False leaves the rest for later."""
         if not server_alive(self.uri):
             return False
-        with self._lock(wait_s) as locked:
-            if not locked:
-                return False
-            with quick_http():
-                return self._flush_locked(attempts)
+        try:
+            with self._lock(wait_s) as locked:
+                if not locked:
+                    return False
+                with quick_http():
+                    return self._flush_locked(attempts)
+        except OSError as e:  # no room for the progress files: sending now could send twice later
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            return False
 
     def _flush_locked(self, attempts: int) -> bool:
         from vtp.tracking.store import client
 
         start = self.synced()
-        items, end = _read_items(self.path, start)
+        items, end, corrupt = _read_items(self.path, start)
+        self._note_corrupt(corrupt)
         if not items:
+            if end > start:
+                self._save("synced.json", {"offset": end[0], "skip": end[1]})
             return True
         c = client(self.uri)
         inflight = self._load("inflight.json")
@@ -223,10 +253,20 @@ class RunBuffer:
             self._send_one_by_one(c, batch, attempts)
 
     def _send_one_by_one(self, c: Any, batch: list[Item], attempts: int) -> None:
-        """A batch MLflow refused (e.g. a param changed value): keep every item it accepts."""
-        metrics = [it for it in batch if it.kind == "m"]
-        if metrics:
-            with_retry(lambda: c.log_batch(self.run_id, **_entities(metrics)), attempts=attempts)
+        """A batch MLflow refused (e.g. a param changed value, a metric name it does not allow):
+        keep every item it accepts; metrics go one name at a time, a refused name is set aside."""
+        by_name: dict[str, list[Item]] = {}
+        for it in batch:
+            if it.kind == "m":
+                by_name.setdefault(it.name, []).append(it)
+        for points in by_name.values():
+            try:
+                with_retry(lambda points=points: c.log_batch(self.run_id, **_entities(points)), attempts=attempts)
+            except Exception as e:
+                if not is_permanent(e):
+                    raise
+                for it in points:
+                    self._reject(it, str(e))
         for it in batch:
             if it.kind == "m":
                 continue
@@ -239,7 +279,27 @@ class RunBuffer:
 
     def _reject(self, item: Item, reason: str) -> None:
         """Keep what MLflow refused, with the reason, instead of retrying it forever."""
-        append(self.dir / "rejected.jsonl", {"kind": item.kind, "name": item.name, "value": item.value, "error": reason})
+        append(self.dir / "rejected.jsonl", {"kind": item.kind, "name": item.name, "value": item.value,
+                                             "step": item.step, "error": reason[:500]})
+
+    def rejected(self) -> int:
+        try:
+            return sum(1 for line in (self.dir / "rejected.jsonl").read_bytes().split(b"\n") if line.strip())
+        except FileNotFoundError:
+            return 0
+
+    def send_direct(self, records: list[dict[str, Any]], *, attempts: int = 6) -> None:
+        """Send records that never reached the buffer file (a full disk) straight to MLflow."""
+        from vtp.tracking.store import client
+
+        items = [it for i, r in enumerate(records) for it in _items(-1 - i, r)]
+        c = client(self.uri)
+        with quick_http():
+            i = 0
+            while i < len(items):
+                batch = _next_batch(items, i)
+                self._send(c, batch, attempts)
+                i += len(batch)
 
 
 def _next_batch(items: list[Item], i: int) -> list[Item]:

@@ -8,6 +8,14 @@ Run table: one row per run (`run_key, stage, status, sweep, root_key, checkpoint
 
 A SQLite store is read with plain SQL (read-only): `search_runs` takes minutes for tens of
 thousands of runs, four SELECTs take seconds. A server is read through its REST API, page by page.
+
+Nothing missing, nothing doubled. Exporting a sweep folder first replays the runs' offline buffers
+(`sync`); when points are still unsent (the store is away), it refuses with their count rather than
+write a snapshot without them (`allow_unsent=True` writes it anyway and records the count in the
+metadata). One run key is one row: should the store hold several runs with one key, the one
+tracking.json names wins (else the one with most points). One (run, metric, step) is one curve
+point: a resumed run logs again the steps between its last checkpoint and the interruption, and
+the last value logged for a step is kept.
 """
 
 from __future__ import annotations
@@ -25,6 +33,10 @@ from vtp.tracking import records as rec
 from vtp.tracking.store import TRACKING_FILE, TrackingError, is_http, read_tracking
 
 SNAPSHOT_VERSION = "1"
+
+
+class UnsentPoints(TrackingError):
+    """Tracked points are still in runs' offline buffers; the message has the count and the fix."""
 
 
 @dataclass
@@ -193,11 +205,42 @@ def curves_path(out_path: str | Path) -> Path:
     return out_path.with_name(f"{out_path.stem}.curves.parquet")
 
 
-def export_snapshot(source: str | Path, out_path: str | Path) -> Path:
+def replay_buffers(folder: Path) -> int:
+    """Sync a sweep folder's offline buffers into its store; the number of items still unsent."""
+    from vtp.tracking.run import sync
+
+    return sum(sync(folder).values())
+
+
+def one_run_per_key(runs: list[_Run], curves: list[tuple[str, str, int, float]],
+                    preferred: set[str]) -> tuple[list[_Run], list[tuple[str, str, int, float]]]:
+    """Keep one MLflow run per run key (the preferred id, else the one with most curve points,
+    then the first id) and one point per (run, metric, step): the last one logged, since `curves`
+    come ordered by step then timestamp within each run and metric."""
+    points: dict[str, int] = {}
+    for c in curves:
+        points[c[0]] = points.get(c[0], 0) + 1
+    best: dict[str, _Run] = {}
+    for r in sorted(runs, key=lambda r: r.run_id):
+        key = r.tags[rec.TAG_RUN_KEY]
+        old = best.get(key)
+        rank = (r.run_id in preferred, points.get(r.run_id, 0))
+        if old is None or rank > (old.run_id in preferred, points.get(old.run_id, 0)):
+            best[key] = r
+    kept = {r.run_id for r in best.values()}
+    last: dict[tuple[str, str, int], float] = {}
+    for rid, name, step, value in curves:
+        if rid in kept:
+            last[(rid, name, step)] = value  # a later point of the same step replaces the earlier
+    return list(best.values()), [(rid, name, step, v) for (rid, name, step), v in last.items()]
+
+
+def export_snapshot(source: str | Path, out_path: str | Path, *, allow_unsent: bool = False) -> Path:
     """Write the run table to `out_path` and the curves to `<stem>.curves.parquet` beside it.
 
-    source: a sweep folder (its tracking.json names store and experiment) or a tracking URI
-    (`sqlite:///...` or `http://...`: every run with a vtp run key, across experiments).
+    source: a sweep folder (its tracking.json names store and experiment; its runs' offline
+    buffers are synced first, see UnsentPoints) or a tracking URI (`sqlite:///...` or
+    `http://...`: every run with a vtp run key, across experiments).
     """
     import pyarrow.parquet as pq
 
@@ -205,13 +248,24 @@ def export_snapshot(source: str | Path, out_path: str | Path) -> Path:
     read = _read_server if is_http(uri) else _read_sqlite
     if not (is_http(uri) or uri.startswith("sqlite:")):
         raise TrackingError(f"{uri}: export reads sqlite:/// stores and http(s) servers only")
+    unsent, preferred = 0, set()
+    if "://" not in str(source):
+        unsent = replay_buffers(Path(source))
+        if unsent and not allow_unsent:
+            raise UnsentPoints(f"{source}: {unsent} tracked items are still in the runs' offline buffers "
+                               f"({Path(source) / 'tracking'}/*/buffer.jsonl) because {uri} did not take them; "
+                               "start the tracking store and export again (the export syncs them), or pass "
+                               "allow_unsent / --allow-unsent to export without them")
+        preferred = set(read_tracking(source).runs.values())
     runs, curves = read(uri, experiment_id)
+    runs, curves = one_run_per_key(runs, curves, preferred)
     runs.sort(key=lambda r: r.tags[rec.TAG_RUN_KEY])
     meta = {
         "vtp_snapshot_version": SNAPSHOT_VERSION,
         "vtp_source": str(source),
         "vtp_tracking_uri": uri,
         "vtp_exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "vtp_unsent_items": str(unsent),
     }
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

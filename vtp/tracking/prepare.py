@@ -3,10 +3,17 @@
 Creating everything up front, in one process, is what keeps workers from racing: no worker ever
 creates an experiment (concurrent `set_experiment` on a new name sends the loser's run to the
 Default experiment, see NOTES.md) or searches for its run; it only writes to its own run id.
+
+Run creation is idempotent by run key: the experiment's runs are listed by their `vtp.run_key` tag
+before anything is created, and a `create_run` whose reply was lost (the run may exist or not) is
+followed by a search for that tag before it is tried again, with MLflow's own HTTP retries off
+for the call (they would resend it blindly).
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +22,8 @@ from vtp.tracking import records as rec
 from vtp.tracking.store import (
     SweepTracking,
     is_http,
+    is_permanent,
+    no_http_retry,
     read_tracking,
     resolve_uri,
     with_retry,
@@ -59,11 +68,36 @@ def _existing_runs(c: Any, experiment_id: str) -> tuple[dict[str, str], str | No
             return runs, parent
 
 
+def _run_with_key(c: Any, experiment_id: str, key: str) -> str | None:
+    """The oldest live run tagged with run key `key`, or None."""
+    found = c.search_runs([experiment_id], filter_string=f"tags.`{rec.TAG_RUN_KEY}` = '{key}'",
+                          max_results=10, order_by=["attributes.start_time ASC"])
+    return found[0].info.run_id if found else None
+
+
+def _create_once(c: Any, experiment_id: str, tags: dict[str, str], attempts: int = 8) -> str:
+    """create_run, never twice for one run key: after a failed attempt (maybe only its reply was
+    lost) look the key up first."""
+    key = tags[rec.TAG_RUN_KEY]
+    for attempt in range(attempts):
+        if attempt:
+            found = with_retry(lambda: _run_with_key(c, experiment_id, key))
+            if found:
+                return found
+        try:
+            with no_http_retry():
+                return c.create_run(experiment_id, tags=tags, run_name=tags.get("mlflow.runName")).info.run_id
+        except Exception as e:
+            if is_permanent(e) or attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0, min(4.0, 0.1 * 2**attempt)))
+    raise AssertionError("unreachable")
+
+
 def _create_run(c: Any, experiment_id: str, tags: dict[str, str], params: dict[str, str]) -> str:
     from mlflow.entities import Param
 
-    run = with_retry(lambda: c.create_run(experiment_id, tags=tags, run_name=tags.get("mlflow.runName")))
-    run_id = run.info.run_id
+    run_id = _create_once(c, experiment_id, tags)
     items = [Param(k, v) for k, v in params.items()]
     for i in range(0, len(items), 100):  # MLflow: at most 100 params per batch
         chunk = items[i : i + 100]
@@ -79,7 +113,6 @@ def _bulk_create_sqlite(uri: str, experiment_id: str, todo: list[tuple[str, dict
     (mlflow.store.tracking.dbmodels.models). Three API calls per run took ~110 ms a run here
     (2,000 runs: ~220 s); this takes ~4 s for 2,000. A server uses the API path."""
     import getpass
-    import time
     import uuid
 
     from mlflow.store.tracking.dbmodels.models import SqlParam, SqlRun, SqlTag
@@ -156,6 +189,7 @@ def prepare_sweep(
     def save() -> None:
         write_tracking(sweep_dir, SweepTracking(uri, experiment_id, parent, name, dict(known)))
 
+    missing = list({r.key: r for r in missing}.values())  # one key, one MLflow run
     todo = [(r.key, {**rec.tags_of(r, sweep=name), "mlflow.parentRunId": parent}, rec.params_of(r)) for r in missing]
     if uri.startswith("sqlite:") and todo:
         for i in range(0, len(todo), BULK_CHUNK):  # tracking.json after each chunk: a crash keeps the rest

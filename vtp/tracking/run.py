@@ -7,7 +7,9 @@ relaunched job logs into the same MLflow run. Every call goes to the on-disk buf
 
 from __future__ import annotations
 
+import errno
 import os
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 from vtp.tracking import records as rec
 from vtp.tracking.buffer import RunBuffer, append, buffer_dir
-from vtp.tracking.store import TrackingError, read_tracking, run_id_of
+from vtp.tracking.store import TrackingError, read_tracking, run_id_of, server_alive
 
 
 def _now_ms() -> int:
@@ -32,6 +34,7 @@ class RunTracker:
 
     def __init__(self, buffer: RunBuffer, *, flush_every: int = 1000, flush_interval_s: float = 15.0):
         self.buffer = buffer
+        self._held: list[dict[str, Any]] = []  # records the disk had no room for (ENOSPC), oldest first
         self.flush_every, self.flush_interval_s = flush_every, flush_interval_s
         self._fd: int | None = os.open(buffer.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._unsent = 0
@@ -44,9 +47,21 @@ class RunTracker:
         return self.buffer.run_id
 
     def _append(self, record: dict[str, Any]) -> None:
+        """To the buffer file; when the disk is full, held in memory (in order) and written by the
+        next append or close that finds room: a full disk must not kill a training run."""
         if self._fd is None:
             raise TrackingError(f"run {self.run_id}: tracker already closed")
-        append(self.buffer.path, record, self._fd)
+        self._held.append(record)
+        try:
+            while self._held:
+                append(self.buffer.path, self._held[0], self._fd)
+                self._held.pop(0)
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            if len(self._held) == 1:
+                print(f"vtp.tracking: {self.buffer.path}: disk full; keeping tracked points in memory "
+                      "until there is room", file=sys.stderr, flush=True)
 
     # --- the Tracker protocol ----------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -103,7 +118,15 @@ class RunTracker:
         self._append({"k": "s", "v": status, "t": _now_ms()})
         os.close(self._fd)
         self._fd = None
-        return self.buffer.flush(wait_s=30.0, attempts=10)
+        ok = self.buffer.flush(wait_s=30.0, attempts=10)
+        if self._held:  # the disk is still full: the file has everything before them, send these now
+            try:
+                self.buffer.send_direct(self._held)
+            except Exception as e:
+                raise TrackingError(f"run {self.run_id}: {len(self._held)} tracked records could not be "
+                                    f"written to {self.buffer.path} (disk full) nor sent to MLflow ({e})") from e
+            self._held = []
+        return ok
 
     def __enter__(self) -> RunTracker:
         return self
@@ -143,18 +166,41 @@ def set_job_id(sweep_dir: str | Path, key: str, job_id: str) -> bool:
     return buffer.flush(wait_s=10.0)
 
 
+def set_job_ids(sweep_dir: str | Path, job_ids: Mapping[str, str]) -> None:
+    """Tag many runs with their job ids: tracking.json read once, one line appended per run's
+    buffer, nothing sent now (the worker's first flush or `sync` sends it). Per run, reading
+    tracking.json (which lists every run) made a launch of n runs cost n^2."""
+    tracking = read_tracking(sweep_dir)
+    for key, job_id in job_ids.items():
+        if key in tracking.runs:
+            append(buffer_dir(sweep_dir, key) / "buffer.jsonl", {"k": "g", "v": {rec.TAG_JOB_ID: str(job_id)}})
+
+
+def pending(sweep_dir: str | Path) -> dict[str, int]:
+    """key -> items of that run's buffer not yet in MLflow (runs with nothing pending left out)."""
+    tracking = read_tracking(sweep_dir)
+    out = {}
+    for key, run_id in tracking.runs.items():
+        if (buffer_dir(sweep_dir, key) / "buffer.jsonl").exists():
+            n = RunBuffer(sweep_dir, key, tracking.uri, run_id).pending()
+            if n:
+                out[key] = n
+    return out
+
+
 def sync(sweep_dir: str | Path, *, wait_s: float = 10.0) -> dict[str, int]:
     """Flush every run's buffer of the sweep (after an outage). Returns key -> items still pending
     (empty when all synced). A run a live worker is flushing right now is left to it."""
     tracking = read_tracking(sweep_dir)
+    todo = pending(sweep_dir)
+    if todo and not server_alive(tracking.uri):
+        return todo  # one health check, not one per run
     left: dict[str, int] = {}
-    for key, run_id in tracking.runs.items():
-        if not (buffer_dir(sweep_dir, key) / "buffer.jsonl").exists():
-            continue
-        buffer = RunBuffer(sweep_dir, key, tracking.uri, run_id)
+    for key in todo:
+        buffer = RunBuffer(sweep_dir, key, tracking.uri, tracking.runs[key])
         if not buffer.flush(wait_s=wait_s):
             left[key] = buffer.pending()
     return left
 
 
-__all__ = ["RunTracker", "open_run", "set_job_id", "set_status", "sync"]
+__all__ = ["RunTracker", "open_run", "pending", "set_job_id", "set_job_ids", "set_status", "sync"]

@@ -67,11 +67,15 @@ def read_tracking(sweep_dir: str | Path) -> SweepTracking:
 
 
 def write_tracking(sweep_dir: str | Path, tracking: SweepTracking) -> Path:
-    """Atomic write (tmp + rename): a worker never reads half a file."""
+    """Atomic and durable (tmp + fsync + rename): a worker never reads half a file, and a crash of
+    the machine right after cannot leave an empty one (it maps keys to runs already created)."""
     path = Path(sweep_dir) / TRACKING_FILE
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     data = {**tracking.__dict__, "runs": dict(tracking.runs)}
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    with open(tmp, "w") as f:
+        f.write(json.dumps(data, indent=1, sort_keys=True))
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
 
@@ -126,6 +130,22 @@ def quick_http() -> Iterator[None]:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
+
+
+@contextlib.contextmanager
+def no_http_retry() -> Iterator[None]:
+    """No retries inside MLflow's REST client: for calls that are not idempotent (create_run), where
+    a request resent after a lost reply makes a second object. We retry those ourselves, after
+    looking up whether the first one arrived."""
+    saved = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES", None)
+        else:
+            os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = saved
 
 
 def is_permanent(error: BaseException) -> bool:

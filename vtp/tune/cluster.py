@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -73,12 +74,22 @@ def ray_session(num_cpus: int | None = None, env: Mapping[str, str] = os.environ
         yield address
     finally:
         ray.shutdown()
-        for p in reversed(procs):  # the srun step first, then the head
-            p.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(timeout=30)
-        if procs:
-            subprocess.run([_ray_bin(), "stop"], capture_output=True, timeout=60, check=False)
+        stop_own(procs)
+
+
+def stop_own(procs: list[subprocess.Popen], timeout_s: float = 30.0) -> None:
+    """Stop the Ray processes this job started, and only those: each `ray start --block` (and the
+    srun step) runs in a session of its own, so its process group holds what it spawned. `ray stop`
+    would stop every Ray process of the user on the node, another job's included."""
+    for p in reversed(procs):  # the srun step first, then the head
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=timeout_s)
+        with contextlib.suppress(ProcessLookupError):  # whatever outlived the polite stop
+            os.killpg(p.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=timeout_s)
 
 
 def _start_slurm_cluster(cpus: int, nodes: int, env: Mapping[str, str], procs: list[subprocess.Popen]) -> str:
@@ -88,12 +99,13 @@ def _start_slurm_cluster(cpus: int, nodes: int, env: Mapping[str, str], procs: l
     ray = _ray_bin()
     procs.append(subprocess.Popen([ray, "start", "--head", f"--node-ip-address={ip}", f"--port={gcs}",
                                    f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent}",
-                                   f"--num-cpus={cpus}", "--include-dashboard=false", "--block"]))
+                                   f"--num-cpus={cpus}", "--include-dashboard=false", "--block"],
+                                  start_new_session=True))
     address = f"{ip}:{gcs}"
     _wait_for_port(ip, gcs, timeout_s=120)
     procs.append(subprocess.Popen(["srun", f"--nodes={nodes - 1}", f"--ntasks={nodes - 1}", "--ntasks-per-node=1",
                                    f"--exclude={host}", "--overlap", ray, "start", f"--address={address}",
-                                   f"--num-cpus={cpus}", "--block"]))
+                                   f"--num-cpus={cpus}", "--block"], start_new_session=True))
     return address
 
 
