@@ -80,6 +80,18 @@ def load_state(path: str | Path, map_location: str | torch.device = "cpu") -> di
         raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from e
 
 
+def load_resume_state(path: str | Path, device: str | torch.device) -> dict[str, Any]:
+    """A full checkpoint for resuming on `device`: read onto the CPU, the DINO/iBOT centres moved to
+    `device`; model, teacher and optimizer states stay on the CPU (`load_state_dict` copies them onto
+    the parameters' device) and so do the RNG states, which `torch.set_rng_state` and
+    `torch.cuda.set_rng_state` accept only as CPU ByteTensors. Loading with map_location=<GPU>
+    put them on the GPU and every requeued GPU job crashed at resume."""
+    state = load_state(path, map_location="cpu")
+    if state.get("centers") is not None:
+        state["centers"] = {k: v.to(device) for k, v in state["centers"].items()}
+    return state
+
+
 def load_tokenizer(path: str | Path, map_location: str | torch.device = "cpu") -> VisualTokenizer:
     """The student tokenizer of a checkpoint `.pt` file, in eval mode."""
     state = load_state(path, map_location)

@@ -23,7 +23,13 @@ from vtp.jobs.tracker import NullTracker, Tracker
 from vtp.losses.ema import ema_update
 from vtp.models.tokenizer import TokenizerSpec, VisualTokenizer
 from vtp.train.budget import checkpoint_steps, resolve
-from vtp.train.checkpoint import checkpoint_dir, latest_checkpoint, load_state, save_checkpoint, trim_older
+from vtp.train.checkpoint import (
+    checkpoint_dir,
+    latest_checkpoint,
+    load_resume_state,
+    save_checkpoint,
+    trim_older,
+)
 from vtp.train.config import Resolved, TokenizerTrainConfig
 from vtp.train.data import SampleOrder, build_dataset, load_batch
 from vtp.train.errors import NonFiniteLossError
@@ -91,7 +97,7 @@ def train(
     # --- resume from the newest complete checkpoint -------------------------------------------
     k_last = latest_checkpoint(run_dir)
     if k_last is not None:
-        state = load_state(checkpoint_dir(run_dir) / f"{k_last}.pt", map_location=device)
+        state = load_resume_state(checkpoint_dir(run_dir) / f"{k_last}.pt", device)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if teacher is not None:
