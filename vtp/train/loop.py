@@ -20,6 +20,7 @@ import torch
 from vtp.config import to_dict
 from vtp.flops.tokenizer import step_flops
 from vtp.jobs.tracker import NullTracker, Tracker
+from vtp.losses.clip import clamp_logit_scale
 from vtp.losses.ema import ema_update
 from vtp.models.tokenizer import TokenizerSpec, VisualTokenizer
 from vtp.train.budget import checkpoint_steps, resolve
@@ -145,6 +146,8 @@ def train(
         out.total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
+        if sizes.use_clip:
+            clamp_logit_scale(model.logit_scale)  # open_clip's bound on the temperature, after the step
 
         # --- EMA teacher and centres ----------------------------------------------------------
         if teacher is not None:
