@@ -12,6 +12,11 @@
   worker's state.json marker wins.
 - The job body is a `submitit.helpers.Checkpointable`: on preemption or timeout submitit requeues it
   with the same arguments, and the stage resumes from its run folder.
+- A job of several tasks (`nodes` x `tasks_per_node`, one per GPU for the data-parallel stages) is
+  one torch.distributed job: each task exports RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
+  MASTER_PORT (submitit's TorchDistributedEnvironment; the port is a function of the job id, so a
+  requeued job finds it again), task 0 alone writes the run's markers and logs, and srun's
+  --kill-on-bad-exit ends every task when one fails (its traceback is in its own `_<task>_log.err`).
 """
 
 from __future__ import annotations
@@ -35,7 +40,11 @@ class SlurmJob(submitit.helpers.Checkpointable):
     """The job body. Checkpointable's default `checkpoint` resubmits the same call on requeue."""
 
     def __call__(self, sweep_dir: str, key: str) -> dict:
-        return dict(run_job(sweep_dir, key))
+        env = submitit.JobEnvironment()
+        if env.num_tasks > 1:
+            # LOCAL_RANK picks the GPU; CUDA_VISIBLE_DEVICES is left as SLURM set it
+            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        return dict(run_job(sweep_dir, key, primary=env.global_rank == 0))
 
 
 def job_state(info: slurm_query.JobInfo) -> JobState:
@@ -62,11 +71,14 @@ class SlurmExecutor:
         additional = dict(profile.additional)
         if dependency:
             additional.update({"dependency": f"afterok:{dependency}", "kill-on-invalid-dep": "yes"})
+        tasks = max(1, profile.tasks_per_node)
         params = {"time": profile.time_min, "mem": f"{max(1, round(profile.mem_gb * 1024))}MB",
-                  "cpus_per_task": profile.cpus_per_task, "nodes": profile.nodes,
+                  "cpus_per_task": profile.cpus_per_task, "nodes": profile.nodes, "ntasks_per_node": tasks,
                   "array_parallelism": profile.array_parallelism, "job_name": f"vtp-{Path(sweep_dir).name}",
                   "setup": [f"export PYTHONPATH={PACKAGE_ROOT}:${{PYTHONPATH:-}}", *profile.setup],
                   "additional_parameters": additional}
+        if tasks * profile.nodes > 1:
+            params["srun_args"] = ["--kill-on-bad-exit=1"]  # one failed rank ends the job, not a hang
         for name in ("partition", "account", "qos", "gres"):
             if getattr(profile, name):
                 params[name] = getattr(profile, name)

@@ -50,13 +50,18 @@ def context(sweep_dir: Path, key: str, cfg: Mapping[str, Any], tracker: Tracker)
                       checkpoint=cfg.get("checkpoint"), tracker=tracker)
 
 
-def run_job(sweep_dir: str | Path, key: str) -> Mapping[str, Any]:
-    """Run one run to completion (or resume it). Returns the stage's result."""
+def run_job(sweep_dir: str | Path, key: str, *, primary: bool = True) -> Mapping[str, Any]:
+    """Run one run to completion (or resume it). Returns the stage's result.
+
+    primary=False: one of the other tasks of a job of several (ranks > 0 of a data-parallel run):
+    it runs the stage too, but logs nothing to the tracker and writes no result or done marker; a
+    failure still writes its failed marker with its traceback.
+    """
     sweep_dir = Path(sweep_dir).resolve()
     folder = run_dir(sweep_dir, key)
     started = time.time()
     cfg = read_json(folder / "config.json")
-    tracker = open_tracker(sweep_dir, key, (cfg or {}).get("tracker"))
+    tracker = open_tracker(sweep_dir, key, (cfg or {}).get("tracker")) if primary else NullTracker()
     try:
         if cfg is None:
             raise FileNotFoundError(f"{folder / 'config.json'} is missing: was the run launched?")
@@ -70,6 +75,8 @@ def run_job(sweep_dir: str | Path, key: str) -> Mapping[str, Any]:
             "started": started, "ended": time.time()})
         close_tracker(tracker, "FAILED")
         raise
+    if not primary:
+        return result
     write_json(folder / "result.json", result)
     write_json(folder / "state.json", {"status": "done", "host": socket.gethostname(),
                                        "started": started, "ended": time.time()})

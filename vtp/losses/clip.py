@@ -26,6 +26,36 @@ def clip_loss(image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
+def clip_loss_rows(
+    image: torch.Tensor, text: torch.Tensor, all_image: torch.Tensor, all_text: torch.Tensor,
+    logit_scale: torch.Tensor, offset: int,
+) -> torch.Tensor:
+    """This rank's rows of the global loss (open_clip's `local_loss=True`): its n pairs, at rows
+    offset..offset+n of the gathered (B, E) matrices, against every text and every image.
+
+    The mean of this over ranks holding equal shares is `clip_loss(all_image, all_text)`; with
+    gathered features that carry gradients, so is the gradient.
+    """
+    scale = logit_scale.exp()
+    target = torch.arange(offset, offset + image.shape[0], device=image.device)
+    per_image = scale * image @ all_text.T  # (n, B)
+    per_text = scale * text @ all_image.T  # (n, B)
+    return (F.cross_entropy(per_image, target) + F.cross_entropy(per_text, target)) / 2
+
+
+def clip_loss_and_grads(
+    image: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, dL/dimage, dL/dtext, dL/dlogit_scale) at detached values: the first half of a gradient
+    cache (Gao et al. 2021, "Scaling Deep Contrastive Learning Batch Size under Memory Limited Setup";
+    open_clip's `accum_freq`), which lets micro-batches share one batch's negatives exactly."""
+    with torch.enable_grad():
+        leaves = [t.detach().float().requires_grad_(True) for t in (image, text, logit_scale)]
+        loss = clip_loss(*leaves)
+        grads = torch.autograd.grad(loss, leaves)
+    return loss.detach(), grads[0], grads[1], grads[2]
+
+
 MAX_LOGIT_SCALE = math.log(100.0)
 
 

@@ -77,6 +77,9 @@ class TokenizerTrainConfig:
     ibot_weight: float = 1.0
     swiglu: bool = False
     log_every: int = 10
+    # Data parallelism and preemption (do not change what is computed, only where and when it is saved)
+    micro_batch_size: int = 0  # images per forward/backward on one device; 0 = its whole share at once
+    resume_every_s: float = 600.0  # rolling resume state between checkpoints; 0 = only checkpoints
 
     def validate(self) -> None:
         if self.encoder not in PRESETS:
@@ -98,6 +101,8 @@ class TokenizerTrainConfig:
             raise ValueError("batch_size and unique_samples must be >= 1")
         if not self.checkpoints or any(not 0 < k <= self.checkpoint_denominator for k in self.checkpoints):
             raise ValueError(f"checkpoints must lie in 1..{self.checkpoint_denominator}, got {self.checkpoints}")
+        if self.micro_batch_size < 0 or self.resume_every_s < 0:
+            raise ValueError("micro_batch_size and resume_every_s must be >= 0")
         if not 0 < self.mask_ratio < 1:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
 
