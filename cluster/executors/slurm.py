@@ -43,7 +43,10 @@ class SlurmJob(submitit.helpers.Checkpointable):
         env = submitit.JobEnvironment()
         if env.num_tasks > 1:
             # LOCAL_RANK picks the GPU; CUDA_VISIBLE_DEVICES is left as SLURM set it
-            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+            dist_env = submitit.helpers.TorchDistributedEnvironment()
+            if env.num_nodes == 1:  # the SLURM node name need not resolve (it does not on the test cluster)
+                dist_env.master_addr = "127.0.0.1"
+            dist_env.export(set_cuda_visible_devices=False)
         return dict(run_job(sweep_dir, key, primary=env.global_rank == 0))
 
 
@@ -75,7 +78,10 @@ class SlurmExecutor:
         params = {"time": profile.time_min, "mem": f"{max(1, round(profile.mem_gb * 1024))}MB",
                   "cpus_per_task": profile.cpus_per_task, "nodes": profile.nodes, "ntasks_per_node": tasks,
                   "array_parallelism": profile.array_parallelism, "job_name": f"vtp-{Path(sweep_dir).name}",
-                  "setup": [f"export PYTHONPATH={PACKAGE_ROOT}:${{PYTHONPATH:-}}", *profile.setup],
+                  "setup": [f"export PYTHONPATH={PACKAGE_ROOT}:${{PYTHONPATH:-}}",
+                            # each task's torch uses the CPUs SLURM gave it, not every core of the node
+                            "export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}",
+                            *profile.setup],
                   "additional_parameters": additional}
         if tasks * profile.nodes > 1:
             params["srun_args"] = ["--kill-on-bad-exit=1"]  # one failed rank ends the job, not a hang
