@@ -30,6 +30,7 @@ class Dist:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    grouped: bool = False  # a process group exists (also with one rank: a 1-process NCCL smoke run)
 
     @property
     def primary(self) -> bool:
@@ -38,7 +39,7 @@ class Dist:
 
     @property
     def active(self) -> bool:
-        return self.world_size > 1
+        return self.world_size > 1 or self.grouped
 
 
 def env_world(env: Mapping[str, str] = os.environ) -> tuple[int, int, int]:
@@ -66,9 +67,10 @@ def init_from_env(device: str | torch.device | None = None, env: Mapping[str, st
     if world > 1 and not torch_dist.is_initialized():
         torch_dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", init_method="env://",
                                       rank=rank, world_size=world)
-    if torch_dist.is_initialized():
+    grouped = torch_dist.is_initialized()
+    if grouped:
         rank, world = torch_dist.get_rank(), torch_dist.get_world_size()
-    return Dist(rank=rank, world_size=world, local_rank=local, device=dev)
+    return Dist(rank=rank, world_size=world, local_rank=local, device=dev, grouped=grouped)
 
 
 @contextlib.contextmanager
@@ -79,7 +81,7 @@ def process_group(device: str | torch.device | None = None) -> Iterator[Dist]:
     try:
         yield dist
     finally:
-        if dist.active and not existed and torch_dist.is_initialized():
+        if dist.grouped and not existed and torch_dist.is_initialized():
             torch_dist.destroy_process_group()
 
 
