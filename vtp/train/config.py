@@ -68,6 +68,10 @@ class TokenizerTrainConfig:
     n_local_crops: int = 2
     local_crop_size: int = 0  # 0 = 3/8 of image_size rounded to a multiple of the patch (>= 2 patches)
     mask_ratio: float = 0.3  # fraction of global-crop patches masked for iBOT (fixed count per crop)
+    mask_mode: Literal["random", "block"] = "random"  # block: BEiT/iBOT/DINOv2 rectangles, same count
+    # DINOv2's colour jitter, grayscale, blur, solarisation on the SSL crops (vtp.train.photometric);
+    # off by default: on the built-in dataset colour is half of the class. For real images.
+    photometric: bool = False
     teacher_momentum: tuple[float, float] = (0.994, 1.0)  # start, end (cosine)
     teacher_temp: tuple[float, float] = (0.04, 0.07)  # start, end of the linear warm-up
     teacher_temp_warmup_fraction: float = 0.3

@@ -31,10 +31,11 @@ from torch import nn
 from vtp.losses.clip import clip_loss_and_grads, clip_loss_rows
 from vtp.losses.dino import center_ema, dino_loss, entropy, ibot_loss, teacher_probs
 from vtp.losses.koleo import koleo_loss
-from vtp.losses.masking import random_patch_mask
+from vtp.losses.masking import block_patch_mask, random_patch_mask
 from vtp.losses.reconstruction import l1_loss
 from vtp.models.text import tokenize
 from vtp.models.tokenizer import VisualTokenizer
+from vtp.train import photometric
 from vtp.train.config import Resolved, TokenizerTrainConfig
 from vtp.train.distributed import Dist, all_gather, all_reduce_grads, all_reduce_sum, gather_with_grad
 from vtp.train.shards import Sharding, plan_sharding
@@ -60,9 +61,11 @@ class SSLDraws:
     global_crops: torch.Tensor  # (2, n, 4)
     mask: torch.Tensor  # (2, n, N) bool
     local_crops: torch.Tensor  # (L, n, 4)
+    photo: torch.Tensor | None = None  # (2 + L, n, 7): photometric parameters, when on
 
     def rows(self, idx: list[int]) -> SSLDraws:
-        return SSLDraws(self.global_crops[:, idx], self.mask[:, idx], self.local_crops[:, idx])
+        photo = self.photo[:, idx] if self.photo is not None else None
+        return SSLDraws(self.global_crops[:, idx], self.mask[:, idx], self.local_crops[:, idx], photo)
 
 
 @dataclass(frozen=True)
@@ -116,11 +119,18 @@ def draw_ssl(cfg: TokenizerTrainConfig, sizes: Resolved, gen: torch.Generator) -
     """The step's crops and masks for all n_ssl images of the global batch, from the step's generator."""
     n = sizes.n_ssl
     glob = torch.stack([crop_params(n, GLOBAL_SCALE, gen) for _ in range(2)])  # (2, n, 4)
-    num_patches = (cfg.image_size // cfg.patch_size) ** 2
-    mask = random_patch_mask(2 * n, num_patches, sizes.n_mask, gen).view(2, n, num_patches)  # (2, n, N)
+    h = cfg.image_size // cfg.patch_size
+    if cfg.mask_mode == "block":
+        mask = block_patch_mask(2 * n, h, h, sizes.n_mask, gen).view(2, n, h * h)  # (2, n, N)
+    else:
+        mask = random_patch_mask(2 * n, h * h, sizes.n_mask, gen).view(2, n, h * h)  # (2, n, N)
     loc = [crop_params(n, LOCAL_SCALE, gen) for _ in range(cfg.n_local_crops)]
     local = torch.stack(loc) if loc else torch.zeros(0, n, 4)  # (L, n, 4)
-    return SSLDraws(glob, mask, local)
+    photo = None
+    if cfg.photometric:
+        kinds = ["global0", "global1"] + ["local"] * cfg.n_local_crops
+        photo = torch.stack([photometric.draw(n, kind, gen) for kind in kinds])  # (2 + L, n, 7)
+    return SSLDraws(glob, mask, local, photo)
 
 
 def _masked(tokens: torch.Tensor, mask: torch.Tensor, n_mask: int) -> torch.Tensor:
@@ -144,12 +154,18 @@ def _ssl_losses(
     """SSL losses of one micro-batch x (n, 3, H, W); also the sums of the teacher's class and patch
     logits, for the centre update over the whole batch."""
     n = x.shape[0]
-    g = torch.cat([apply_crops(x, cfg.image_size, p) for p in draws.global_crops])  # (2n, 3, H, W)
+    views = [apply_crops(x, cfg.image_size, p) for p in draws.global_crops]
+    if draws.photo is not None:
+        views = [photometric.apply(v, p) for v, p in zip(views, draws.photo[:2])]
+    g = torch.cat(views)  # (2n, 3, H, W)
     mask = draws.mask.reshape(2 * n, -1).to(x.device)  # (2n, N)
     s_glob = model.encoder(g, mask=mask)  # (2n, 1+N, D)
     cls = [s_glob[:, 0]]
     if cfg.n_local_crops:
-        loc = torch.cat([apply_crops(x, sizes.local_crop_size, p) for p in draws.local_crops])  # (L n, 3, h, w)
+        locs = [apply_crops(x, sizes.local_crop_size, p) for p in draws.local_crops]
+        if draws.photo is not None:
+            locs = [photometric.apply(v, p) for v, p in zip(locs, draws.photo[2:])]
+        loc = torch.cat(locs)  # (L n, 3, h, w)
         cls.append(model.encoder(loc)[:, 0])  # (L n, D)
     s_cls = model.ssl_head(torch.cat(cls))  # ((2+L) n, K)
     s_patch = model.ssl_head(_masked(s_glob[:, 1:], mask, sizes.n_mask))  # (2n * n_mask, K)
