@@ -84,6 +84,7 @@ class TokenizerTrainConfig:
     # Data parallelism and preemption (do not change what is computed, only where and when it is saved)
     micro_batch_size: int = 0  # images per forward/backward on one device; 0 = its whole share at once
     resume_every_s: float = 600.0  # rolling resume state between checkpoints; 0 = only checkpoints
+    activation_checkpointing: bool = False  # recompute encoder blocks in the backward (memory for compute)
 
     def validate(self) -> None:
         if self.encoder not in PRESETS:

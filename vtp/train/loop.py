@@ -122,6 +122,7 @@ def train(
     # --- build: model, EMA teacher, optimizer, centres ----------------------------------------
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, sizes).to(device)
+    model.encoder.activation_checkpointing = cfg.activation_checkpointing
     broadcast_module(model, dist)  # every rank starts from rank 0's weights, as DDP does
     teacher = make_teacher(model).to(device) if sizes.use_ssl else None
     opt = make_optimizer(model, cfg)
