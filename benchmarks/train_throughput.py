@@ -4,9 +4,13 @@
 2. The tokenizer's achieved training FLOP/s at a CPU preset: full training steps (losses, backward,
    clip, AdamW, EMA) on a fixed pre-rendered batch, FLOPs from `vtp.flops.tokenizer` (which matches
    FlopCounterMode exactly). Data rendering is excluded: it is the loader's cost, not the model's.
-3. On CUDA: bf16 model FLOP utilisation (MFU) of preset B at 256 px against the GPU's dense bf16 peak.
+3. A bare timm ViT classifier with the preset's width, depth, heads and token count, trained on the
+   same batch shape (cross-entropy, AdamW): what a plain ViT step reaches on this machine. Its FLOPs
+   are counted by FlopCounterMode (attention spelled out as matmuls for the count).
+4. On CUDA: bf16 model FLOP utilisation (MFU) of preset B at 256 px against the GPU's dense bf16 peak.
 
-Ends with `RESULT flops_ratio=<achieved / GEMM>`.
+Ends with `RESULT flops_ratio=<achieved / GEMM>` and `RESULT vtp_over_timm=<VTP step FLOP/s over the
+bare ViT's>` (the cost of the extra heads, losses, crops and teacher; goal >= 0.9).
 
     PYTHONPATH=. python benchmarks/train_throughput.py [--preset cpu-m --batch 256 --steps 5]
 """
@@ -89,6 +93,47 @@ def training_flops_per_s(cfg: TokenizerTrainConfig, device: torch.device, steps:
     return steps * step_flops(cfg, sizes) / (time.perf_counter() - t0)
 
 
+def timm_vit_flops_per_s(cfg: TokenizerTrainConfig, device: torch.device, steps: int, warmup: int = 2) -> float:
+    """A bare timm ViT (the preset's encoder, same patch and image size, a 1000-way head) trained on
+    a batch of cfg.batch_size images: FLOP/s of forward, backward and AdamW."""
+    from timm.models.vision_transformer import VisionTransformer
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vtp.models.presets import get_preset
+
+    enc = get_preset(cfg.encoder).encoder
+    torch.manual_seed(0)
+    model = VisionTransformer(img_size=cfg.image_size, patch_size=cfg.patch_size, embed_dim=enc.width, depth=enc.depth,
+                              num_heads=enc.heads, mlp_ratio=enc.mlp_ratio, num_classes=1000).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randn(cfg.batch_size, 3, cfg.image_size, cfg.image_size, device=device)  # (B, 3, H, W)
+    y = torch.randint(1000, (cfg.batch_size,), device=device)
+
+    def one_step() -> None:
+        with autocast_context(device):
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for blk in model.blocks:  # count attention as matmuls (FlopCounterMode does not count CPU SDPA)
+        blk.attn.fused_attn = False
+    with FlopCounterMode(display=False) as counter:
+        with autocast_context(device):
+            torch.nn.functional.cross_entropy(model(x).float(), y).backward()
+    flops = float(counter.get_total_flops())
+    for blk in model.blocks:
+        blk.attn.fused_attn = True
+    for _ in range(warmup):
+        one_step()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        one_step()
+    _sync(device)
+    return steps * flops / (time.perf_counter() - t0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="cpu-m")
@@ -112,8 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         dict(encoder=args.preset, objective=args.objective, batch_size=args.batch, budget_steps=args.steps),
     )
     achieved = training_flops_per_s(cfg, cpu, args.steps)
+    bare = timm_vit_flops_per_s(cfg, cpu, args.steps)
     print(f"RESULT cpu_gemm_fp32_gflops={gemm / 1e9:.2f}")
     print(f"RESULT cpu_train_gflops={achieved / 1e9:.2f}")
+    print(f"RESULT cpu_timm_vit_gflops={bare / 1e9:.2f} timm_flops_ratio={bare / gemm:.3f}")
 
     if torch.cuda.is_available():
         dev = torch.device("cuda")
@@ -132,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if peak:
             print(f"RESULT gpu_mfu_B={gpu / peak:.3f}")
     print(f"RESULT flops_ratio={achieved / gemm:.3f}")
+    print(f"RESULT vtp_over_timm={achieved / bare:.3f}")
     return 0
 
 

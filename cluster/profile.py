@@ -26,6 +26,9 @@ class ExecutorProfile:
     qos: str | None = None
     gres: str | None = None  # e.g. "gpu:1"
     nodes: int = 1
+    # tasks (processes) per node; 0 = decided by the engine per stage: one per GPU of `gres` for the
+    # data-parallel stages (tokenizer, decoder, dit), one for the others (vtp.stages.configs.LAUNCH)
+    tasks_per_node: int = 0
     cpus_per_task: int = 1
     mem_gb: float = 1.0
     time_min: int = 60
@@ -43,6 +46,7 @@ class ExecutorProfile:
 # field -> (min, max); None = unbounded
 RANGES: dict[str, tuple[float | None, float | None]] = {
     "nodes": (1, None),
+    "tasks_per_node": (0, 1024),
     "cpus_per_task": (1, 1024),
     "mem_gb": (0.01, None),
     "time_min": (1, None),
@@ -54,8 +58,17 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "poll_s": (0.05, None),
     "max_num_timeout": (0, 100),
 }
-RESOURCE_FIELDS = ("partition", "account", "qos", "gres", "nodes", "cpus_per_task", "mem_gb", "time_min",
-                   "additional", "setup")
+RESOURCE_FIELDS = ("partition", "account", "qos", "gres", "nodes", "tasks_per_node", "cpus_per_task", "mem_gb",
+                   "time_min", "additional", "setup")
+
+
+def gpus_per_node(gres: str | None) -> int:
+    """GPUs a `gres` string asks for per node: "gpu:8" and "gpu:a100:8" -> 8, "gpu" -> 1, none -> 0."""
+    for item in (gres or "").split(","):
+        parts = item.strip().split(":")
+        if parts[0] == "gpu":
+            return int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else 1
+    return 0
 
 
 def available_profiles() -> list[str]:

@@ -18,6 +18,11 @@
   looked up in `squeue`, so a live job is never declared lost and resubmitted.
 - The job body is a `submitit.helpers.Checkpointable`: on preemption or timeout submitit requeues it
   with the same arguments, and the stage resumes from its run folder.
+- A job of several tasks (`nodes` x `tasks_per_node`, one per GPU for the data-parallel stages) is
+  one torch.distributed job: each task exports RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and
+  MASTER_PORT (submitit's TorchDistributedEnvironment; the port is a function of the job id, so a
+  requeued job finds it again), task 0 alone writes the run's markers and logs, and srun's
+  --kill-on-bad-exit ends every task when one fails (its traceback is in its own `_<task>_log.err`).
 """
 
 from __future__ import annotations
@@ -46,8 +51,15 @@ class SlurmJob(submitit.helpers.Checkpointable):
     """The job body. Checkpointable's default `checkpoint` resubmits the same call on requeue."""
 
     def __call__(self, sweep_dir: str, key: str) -> dict:
+        env = submitit.JobEnvironment()
+        if env.num_tasks > 1:
+            # LOCAL_RANK picks the GPU; CUDA_VISIBLE_DEVICES is left as SLURM set it
+            dist_env = submitit.helpers.TorchDistributedEnvironment()
+            if env.num_nodes == 1:  # the SLURM node name need not resolve (it does not on the test cluster)
+                dist_env.master_addr = "127.0.0.1"
+            dist_env.export(set_cuda_visible_devices=False)
         try:
-            return dict(run_job(sweep_dir, key))
+            return dict(run_job(sweep_dir, key, primary=env.global_rank == 0))
         except RunOwned as e:  # a duplicate copy: it did nothing, and that is not a failure
             print(f"vtp: {e}", flush=True)
             return {}
@@ -123,11 +135,17 @@ class SlurmExecutor:
         additional = dict(profile.additional)
         if dependency:
             additional.update({"dependency": f"afterok:{dependency}", "kill-on-invalid-dep": "yes"})
+        tasks = max(1, profile.tasks_per_node)
         params = {"time": profile.time_min, "mem": f"{max(1, round(profile.mem_gb * 1024))}MB",
-                  "cpus_per_task": profile.cpus_per_task, "nodes": profile.nodes,
+                  "cpus_per_task": profile.cpus_per_task, "nodes": profile.nodes, "ntasks_per_node": tasks,
                   "array_parallelism": profile.array_parallelism, "job_name": name,
-                  "setup": [f"export PYTHONPATH={PACKAGE_ROOT}:${{PYTHONPATH:-}}", *profile.setup],
+                  "setup": [f"export PYTHONPATH={PACKAGE_ROOT}:${{PYTHONPATH:-}}",
+                            # each task's torch uses the CPUs SLURM gave it, not every core of the node
+                            "export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}",
+                            *profile.setup],
                   "additional_parameters": additional}
+        if tasks * profile.nodes > 1:
+            params["srun_args"] = ["--kill-on-bad-exit=1"]  # one failed rank ends the job, not a hang
         for name in ("partition", "account", "qos", "gres"):
             if getattr(profile, name):
                 params[name] = getattr(profile, name)

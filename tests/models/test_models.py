@@ -98,3 +98,19 @@ def test_swiglu_encoder_params_match_formula():
     model = VisualTokenizer(TokenizerSpec(swiglu=True, decoder_depth=1))
     enc = replace(get_preset("cpu-xs").encoder, swiglu=True)
     assert model.encoder_params() == encoder_params(enc, patch_size=4, latent_dim=16)
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    from vtp.models.presets import get_preset
+    from vtp.models.vit import ViTEncoder
+
+    torch.manual_seed(0)
+    enc = ViTEncoder(get_preset("cpu-xs").encoder, patch_size=4)
+    x = torch.randn(2, 3, 16, 16)
+    enc(x).square().mean().backward()
+    plain = {n: p.grad.clone() for n, p in enc.named_parameters()}
+    enc.zero_grad()
+    enc.activation_checkpointing = True
+    enc(x).square().mean().backward()
+    for n, p in enc.named_parameters():
+        torch.testing.assert_close(p.grad, plain[n], msg=n)

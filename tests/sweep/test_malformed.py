@@ -46,6 +46,9 @@ EXPECTED = {
     "stages_not_list.yaml": ("stages", "list"),
     "grid_unknown_axis.yaml": ("grids[1].sise", "unknown axis"),
     "grid_empty_values.yaml": ("grids[0].data", "non-empty"),
+    # stages that run as one process refuse several nodes (the tokenizer above them may have them)
+    "undistributed_nodes.yaml": ("stages[1].resources.nodes", "not as a distributed job"),
+    "undistributed_nodes_executor.yaml": ("executor.options.nodes", "not as a distributed job"),
     # a built-in stage's config is checked against its dataclass for every run, before submission
     "stage_config_unknown_key.yaml": ("stages[0].config.stepz", "valid keys"),
     "stage_config_wrong_type.yaml": ("stages[1].config.num_images", "integer"),

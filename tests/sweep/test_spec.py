@@ -170,3 +170,21 @@ def test_cluster_sweeps_plan_without_torch_and_fast():
             "    assert all(r.action == 'run' for r in p)\n"
             "assert 'torch' not in sys.modules\n")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_gres_gpus_become_ranks_for_data_parallel_stages_only(tmp_path):
+    from cluster.profile import gpus_per_node
+
+    assert [gpus_per_node(g) for g in ("gpu:8", "gpu:a100:4", "gpu", None, "shard:2")] == [8, 4, 1, 0, 0]
+    path = tmp_path / "s.yaml"
+    path.write_text("""
+name: s
+executor: {profile: slurm, options: {gres: "gpu:8", nodes: 2}}
+stages:
+  - {name: tok, target: vtp.stages.tokenizer:run, config: {budget_steps: 1}}
+  - {name: dit, target: vtp.stages.dit:run, after: tok, resources: {nodes: 1, tasks_per_node: 2}}
+  - {name: ev, target: vtp.stages.eval:run, after: dit, resources: {nodes: 1}}
+""")
+    sweep = load_sweep(path)
+    tasks = {name: (p.nodes, p.tasks_per_node) for name, p in sweep.stage_profiles.items()}
+    assert tasks == {"tok": (2, 8), "dit": (1, 2), "ev": (1, 1)}  # gres gpu:8 on 2 nodes = 16 ranks

@@ -96,7 +96,7 @@ def step_breakdown(cfg: TokenizerTrainConfig, sizes: Resolved) -> dict[str, floa
         head = ssl_head_forward(d, preset.ssl_head)
         student_tokens = n * (2 + n_local) + n * 2 * sizes.n_mask
         teacher_tokens = n * 2 + n * 2 * sizes.n_mask
-        koleo = 2.0 * n * n * d  # similarity matrix, forward only (argmax picks the neighbour)
+        koleo = 2 * 2.0 * n * n * d  # a similarity matrix per global crop, forward only (argmax picks the neighbour)
         out["ssl_student"] = student_enc + 3 * student_tokens * head + koleo
         out["ssl_teacher"] = n * 2 * (emb + blk) + teacher_tokens * head
     return out

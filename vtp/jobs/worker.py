@@ -98,11 +98,19 @@ def check_code(folder: Path, cfg: Mapping[str, Any], source: str | None = None) 
                         "the spec again: the run gets the key of the code that is checked out now.")
 
 
-def run_job(sweep_dir: str | Path, key: str) -> Mapping[str, Any]:
+def run_job(sweep_dir: str | Path, key: str, *, primary: bool = True) -> Mapping[str, Any]:
     """Run one run to completion (or resume it). Returns the stage's result. Raises RunOwned when
-    another worker holds the run (this copy did nothing)."""
+    another worker holds the run (this copy did nothing).
+
+    primary=False: one of the other tasks of a job of several (ranks > 0 of a data-parallel run):
+    it runs the stage too, but takes no owner lock (its rank 0 holds it for the whole job), logs
+    nothing to the tracker and writes no result or done marker; a failure still writes its failed
+    marker with its traceback.
+    """
     sweep_dir = Path(sweep_dir).resolve()
     folder = run_dir(sweep_dir, key)
+    if not primary:
+        return _run_owned(sweep_dir, key, folder, primary=False)
     lock = FileLock(folder / OWNER_LOCK, f"run {key}")
     try:
         lock.acquire()
@@ -111,7 +119,7 @@ def run_job(sweep_dir: str | Path, key: str) -> Mapping[str, Any]:
         raise RunOwned(f"{folder}: run {key} is being run by {describe(e.holder)}; this copy exits "
                        "without running") from None
     try:
-        return _run_owned(sweep_dir, key, folder)
+        return _run_owned(sweep_dir, key, folder, primary=True)
     finally:
         lock.release()
 
@@ -123,22 +131,25 @@ def _failed(folder: Path, started: float, failure: str, e: BaseException) -> Non
         "started": started, "ended": time.time()})
 
 
-def _run_owned(sweep_dir: Path, key: str, folder: Path) -> Mapping[str, Any]:
+def _run_owned(sweep_dir: Path, key: str, folder: Path, *, primary: bool) -> Mapping[str, Any]:
     started = time.time()
     marker = read_json(folder / "state.json")
     if isinstance(marker, Mapping) and marker.get("status") == "done":
-        note(folder, "refused", reason="done")
+        if primary:
+            note(folder, "refused", reason="done")
         return read_json(folder / "result.json", {})  # a duplicate started after the owner finished
     cfg = read_json(folder / "config.json")
     try:
         if cfg is not None:
             check_code(folder, cfg)
     except StaleCode as e:
-        note(folder, "refused", reason="stale_code")
+        if primary:
+            note(folder, "refused", reason="stale_code")
         _failed(folder, started, "stale_code", e)
         raise
-    note(folder, "start")
-    tracker = open_tracker(sweep_dir, key, (cfg or {}).get("tracker"))
+    if primary:
+        note(folder, "start")
+    tracker = open_tracker(sweep_dir, key, (cfg or {}).get("tracker")) if primary else NullTracker()
     try:
         if cfg is None:
             raise FileNotFoundError(f"{folder / 'config.json'} is missing: was the run launched?")
@@ -147,9 +158,12 @@ def _run_owned(sweep_dir: Path, key: str, folder: Path) -> Mapping[str, Any]:
         result = dict(fn(ctx) or {})
     except Exception as e:
         _failed(folder, started, "error", e)
-        note(folder, "end", status="failed")
+        if primary:
+            note(folder, "end", status="failed")
         close_tracker(tracker, "FAILED")
         raise
+    if not primary:
+        return result
     write_json(folder / "result.json", result)
     write_json(folder / "state.json", {"status": "done", "host": socket.gethostname(),
                                        "started": started, "ended": time.time()})

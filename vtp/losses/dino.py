@@ -50,4 +50,11 @@ def ibot_loss(student: torch.Tensor, teacher: torch.Tensor, student_temp: float)
 @torch.no_grad()
 def update_center(center: torch.Tensor, logits: torch.Tensor, momentum: float) -> torch.Tensor:
     """EMA of the teacher's mean logits (returns the new center; (1, K))."""
-    return center * momentum + logits.mean(dim=0, keepdim=True) * (1 - momentum)
+    return center_ema(center, logits.mean(dim=0, keepdim=True), momentum)
+
+
+@torch.no_grad()
+def center_ema(center: torch.Tensor, batch_mean: torch.Tensor, momentum: float) -> torch.Tensor:
+    """center * m + batch_mean * (1 - m); with data parallelism `batch_mean` is the mean over every
+    rank's teacher logits (DINOv2 all-reduces them before the update)."""
+    return center * momentum + batch_mean * (1 - momentum)

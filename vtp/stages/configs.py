@@ -26,6 +26,20 @@ SCHEMAS: Mapping[str, str] = {
 }
 
 
+# target -> how a job of it runs (torch-free, read by the engine when it resolves each stage's tasks):
+#   ddp:    one process per GPU of `gres` on each of `nodes` nodes, one torch.distributed job
+#   single: one process on one node; `nodes > 1` is refused at plan time
+#   ray:    one task per node; the first starts the Ray head and the driver, the others return
+LAUNCH: Mapping[str, Literal["ddp", "single", "ray"]] = {
+    "vtp.stages.tokenizer:run": "ddp",
+    "vtp.stages.decoder:run": "ddp",
+    "vtp.stages.dit:run": "ddp",
+    "vtp.stages.extract:run": "single",
+    "vtp.stages.eval:run": "single",
+    "vtp.stages.tune:run": "ray",
+}
+
+
 def check_config(target: str, config: Mapping[str, Any], *, where: Any, key: str) -> None:
     """Raise ConfigError (naming `where` and `key`.<field>) if `config` is not valid for `target`."""
     schema = SCHEMAS.get(target)

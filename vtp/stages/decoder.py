@@ -22,6 +22,7 @@ def run(ctx: RunContext) -> Mapping[str, Any]:
     from vtp.models.tokenizer import VisualTokenizer, spec_from_dict
     from vtp.stages.extract import checkpoint_paths
     from vtp.train.checkpoint import load_state, save_checkpoint
+    from vtp.train.distributed import process_group
     from vtp.train.gan import finetune_decoder
 
     cfg = from_dict(DecoderGANConfig, dict(ctx.config), where=f"run {ctx.key} config", key="decoder")
@@ -34,12 +35,15 @@ def run(ctx: RunContext) -> Mapping[str, Any]:
     def say(msg: str) -> None:
         print(msg, flush=True)  # the job log
 
-    summary = finetune_decoder(tokenizer, cfg, dataset, run_dir=ctx.run_dir, tracker=ctx.tracker, log=say,
-                               progress=ctx.progress)
+    with process_group() as dist:
+        summary = finetune_decoder(tokenizer, cfg, dataset, run_dir=ctx.run_dir, tracker=ctx.tracker, log=say,
+                                   progress=ctx.progress, dist=dist)
+    if not dist.primary:  # rank 0 alone writes
+        return {}
     info = json.loads(meta.read_text()) if meta.is_file() else {}
     info.pop("k", None)
     # Only what load_tokenizer needs: the fine-tune is not resumable as tokenizer training.
-    save_checkpoint(ctx.run_dir, ctx.checkpoint, {"spec": state["spec"], "model": tokenizer.state_dict()},
+    save_checkpoint(ctx.run_dir, ctx.checkpoint, {"spec": state["spec"], "model": tokenizer.cpu().state_dict()},
                     {**info, "decoder_gan": to_dict(cfg), "source_checkpoint": str(Path(pt))})
     # The resume state (decoder, discriminator, both optimizers) is not read again once the
     # checkpoint exists: 5 MB per run at cpu size, a fifth of the embedded study's disk. A job

@@ -10,6 +10,7 @@ import torch
 from vtp.config import ConfigError, from_dict, to_dict
 from vtp.jobs.context import RunContext
 from vtp.stages.extract import load_shards
+from vtp.train.distributed import process_group
 from vtp.train.dit import train_dit
 from vtp.train.dit_config import DiTTrainConfig
 
@@ -34,7 +35,7 @@ def run(ctx: RunContext) -> dict:
     manifest = json.loads((ext / "latents.json").read_text())
     latents, labels = load_shards(ext, manifest["shards"])
     ctx.tracker.log_params({f"dit.{k}": v for k, v in to_dict(cfg).items()})
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return train_dit(cfg, latents=normalise(latents, manifest), labels=labels,
-                     num_classes=manifest["num_classes"], run_dir=ctx.run_dir, tracker=ctx.tracker, device=device,
-                     progress=ctx.progress)
+    with process_group() as dist:  # one rank per task of the job (a single process: rank 0 of 1)
+        return train_dit(cfg, latents=normalise(latents, manifest), labels=labels,
+                         num_classes=manifest["num_classes"], run_dir=ctx.run_dir, tracker=ctx.tracker,
+                         progress=ctx.progress, dist=dist)

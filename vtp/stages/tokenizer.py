@@ -1,7 +1,9 @@
 """Stage adapter: the sweep's `tokenizer` stage (`vtp.stages.tokenizer:run`).
 
 Validates the run's config into `TokenizerTrainConfig`, trains (resuming from the newest checkpoint
-in `ctx.run_dir`), and returns the summary written to result.json.
+in `ctx.run_dir`), and returns the summary written to result.json. In a job of several tasks each
+is one rank of a data-parallel run (the process group comes from RANK/WORLD_SIZE/MASTER_ADDR/
+MASTER_PORT, which the SLURM executor exports).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ log = logging.getLogger(__name__)
 
 
 def run(ctx: RunContext) -> Mapping[str, Any]:
-    from vtp.train.loop import train  # torch is imported inside the job only
+    from vtp.train.distributed import process_group  # torch is imported inside the job only
+    from vtp.train.loop import train
 
     cfg = from_dict(TokenizerTrainConfig, dict(ctx.config), where=f"run {ctx.key} config", key="")
     ctx.tracker.set_tags({"stage": "tokenizer", "objective": cfg.objective, "encoder": cfg.encoder})
@@ -27,4 +30,5 @@ def run(ctx: RunContext) -> Mapping[str, Any]:
         print(msg, flush=True)  # the job log
         log.info(msg)
 
-    return train(cfg, run_dir=ctx.run_dir, tracker=ctx.tracker, log=say, progress=ctx.progress)
+    with process_group() as dist:
+        return train(cfg, run_dir=ctx.run_dir, tracker=ctx.tracker, log=say, progress=ctx.progress, dist=dist)

@@ -7,6 +7,7 @@ the job only. Writes `<run_dir>/best.json`, which later launches read to resolve
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,10 @@ from vtp.tune.spec import DEFAULT_TRAINABLE, TuneSpec
 
 
 def run(ctx: RunContext) -> Mapping[str, Any]:
+    if int(os.environ.get("RANK", "0")) > 0:
+        # A search on several nodes is one SLURM task per node: task 0 starts the Ray head, the
+        # driver and (by srun) a Ray worker on every other node; the other tasks have nothing to do.
+        return {}
     from vtp.tune.cluster import job_cpus, ray_session  # Ray: inside the job only
     from vtp.tune.search import run_search
 

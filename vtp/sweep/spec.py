@@ -23,6 +23,7 @@ Every error names the file, the dotted key path and what was expected (vtp.confi
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections.abc import Mapping, Sequence
@@ -32,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from cluster.profile import RESOURCE_FIELDS, ExecutorProfile, load_profile, with_options
+from cluster.profile import RESOURCE_FIELDS, ExecutorProfile, gpus_per_node, load_profile, with_options
 from vtp.config import ConfigError, from_dict, load_yaml, parse_yaml
 from vtp.sweep.expr import ExprError, evaluate, interpolate
 from vtp.tune.spec import TuneSpec
@@ -206,10 +207,28 @@ def _validated(data: Mapping[str, Any], where: str) -> Sweep:
     profile = load_profile(spec.executor.profile, spec.executor.options, where=where, key="executor")
     stage_profiles = {}
     for i, s in enumerate(spec.stages):
-        stage_profiles[s.name] = with_options(profile, s.resources, where=where, key=f"stages[{i}].resources",
-                                              allowed=RESOURCE_FIELDS)
+        stage_profile = with_options(profile, s.resources, where=where, key=f"stages[{i}].resources",
+                                     allowed=RESOURCE_FIELDS)
+        stage_profiles[s.name] = with_tasks(stage_profile, s, i, where)
     _check_references(spec, where)
     return Sweep(spec=spec, source=where, profile=profile, stage_profiles=stage_profiles)
+
+
+def with_tasks(profile: ExecutorProfile, stage: StageSpec, i: int, where: str) -> ExecutorProfile:
+    """The stage's tasks per node resolved (vtp.stages.configs.LAUNCH): one per GPU of `gres` for a
+    data-parallel stage, one for the others; a stage that is not distributed on several nodes is an error."""
+    from vtp.stages.configs import LAUNCH
+
+    kind = LAUNCH.get(stage.target)
+    for name, value in (("nodes", profile.nodes), ("tasks_per_node", profile.tasks_per_node)):
+        if kind in ("single", "ray") and value > 1 and not (kind == "ray" and name == "nodes"):
+            key = f"stages[{i}].resources.{name}" if name in stage.resources else f"executor.options.{name}"
+            raise ConfigError(where, key, f"stage {stage.name!r} ({stage.target}) runs as one process, not as a "
+                              f"distributed job: {name} must be 1, got {value} (set stages[{i}].resources.{name}: 1)")
+    if profile.tasks_per_node:
+        return profile
+    tasks = max(1, gpus_per_node(profile.gres)) if kind == "ddp" else 1
+    return dataclasses.replace(profile, tasks_per_node=tasks)
 
 
 def axis_combos(spec: SweepSpec) -> list[dict[str, Any]]:

@@ -80,6 +80,56 @@ def load_state(path: str | Path, map_location: str | torch.device = "cpu") -> di
         raise CheckpointError(f"{path}: cannot read checkpoint ({e})") from e
 
 
+def load_resume_state(path: str | Path, device: str | torch.device) -> dict[str, Any]:
+    """A full checkpoint for resuming on `device`: read onto the CPU, the DINO/iBOT centres moved to
+    `device`; model, teacher and optimizer states stay on the CPU (`load_state_dict` copies them onto
+    the parameters' device) and so do the RNG states, which `torch.set_rng_state` and
+    `torch.cuda.set_rng_state` accept only as CPU ByteTensors. Loading with map_location=<GPU>
+    put them on the GPU and every requeued GPU job crashed at resume."""
+    state = load_state(path, map_location="cpu")
+    if state.get("centers") is not None:
+        state["centers"] = {k: v.to(device) for k, v in state["centers"].items()}
+    return state
+
+
+RESUME = "resume"  # <run_dir>/resume.pt + resume.json: the rolling resume state, newest only
+
+
+def save_resume_state(run_dir: str | Path, state: dict[str, Any], step: int) -> Path:
+    """The rolling resume state written every few minutes between checkpoints (replaced, never
+    accumulated: probes read only the numbered checkpoints)."""
+    folder = Path(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    pt, js = folder / f"{RESUME}.pt", folder / f"{RESUME}.json"
+    js.unlink(missing_ok=True)  # a kill between the two writes leaves no json: the pt is not trusted
+    torch.save(state, pt.with_suffix(".pt.tmp"))
+    os.replace(pt.with_suffix(".pt.tmp"), pt)
+    js.with_suffix(".json.tmp").write_text(json.dumps({"step": step}))
+    os.replace(js.with_suffix(".json.tmp"), js)
+    return pt
+
+
+def drop_resume_state(run_dir: str | Path) -> None:
+    for suffix in (".json", ".pt"):
+        (Path(run_dir) / f"{RESUME}{suffix}").unlink(missing_ok=True)
+
+
+def resume_source(run_dir: str | Path) -> Path | None:
+    """The newest complete full state: the rolling resume state if it is ahead of the newest
+    checkpoint, else that checkpoint, else None."""
+    k = latest_checkpoint(run_dir)
+    best, best_step = None, -1
+    if k is not None:
+        meta = json.loads((checkpoint_dir(run_dir) / f"{k}.json").read_text())
+        best, best_step = checkpoint_dir(run_dir) / f"{k}.pt", int(meta["step"])
+    js = Path(run_dir) / f"{RESUME}.json"
+    if js.is_file() and js.with_suffix(".pt").is_file():
+        step = int(json.loads(js.read_text())["step"])
+        if step > best_step:
+            best = js.with_suffix(".pt")
+    return best
+
+
 def load_tokenizer(path: str | Path, map_location: str | torch.device = "cpu") -> VisualTokenizer:
     """The student tokenizer of a checkpoint `.pt` file, in eval mode."""
     state = load_state(path, map_location)

@@ -68,6 +68,10 @@ class TokenizerTrainConfig:
     n_local_crops: int = 2
     local_crop_size: int = 0  # 0 = 3/8 of image_size rounded to a multiple of the patch (>= 2 patches)
     mask_ratio: float = 0.3  # fraction of global-crop patches masked for iBOT (fixed count per crop)
+    mask_mode: Literal["random", "block"] = "random"  # block: BEiT/iBOT/DINOv2 rectangles, same count
+    # DINOv2's colour jitter, grayscale, blur, solarisation on the SSL crops (vtp.train.photometric);
+    # off by default: on the built-in dataset colour is half of the class. For real images.
+    photometric: bool = False
     teacher_momentum: tuple[float, float] = (0.994, 1.0)  # start, end (cosine)
     teacher_temp: tuple[float, float] = (0.04, 0.07)  # start, end of the linear warm-up
     teacher_temp_warmup_fraction: float = 0.3
@@ -77,6 +81,10 @@ class TokenizerTrainConfig:
     ibot_weight: float = 1.0
     swiglu: bool = False
     log_every: int = 10
+    # Data parallelism and preemption (do not change what is computed, only where and when it is saved)
+    micro_batch_size: int = 0  # images per forward/backward on one device; 0 = its whole share at once
+    resume_every_s: float = 600.0  # rolling resume state between checkpoints; 0 = only checkpoints
+    activation_checkpointing: bool = False  # recompute encoder blocks in the backward (memory for compute)
 
     def validate(self) -> None:
         if self.encoder not in PRESETS:
@@ -98,6 +106,8 @@ class TokenizerTrainConfig:
             raise ValueError("batch_size and unique_samples must be >= 1")
         if not self.checkpoints or any(not 0 < k <= self.checkpoint_denominator for k in self.checkpoints):
             raise ValueError(f"checkpoints must lie in 1..{self.checkpoint_denominator}, got {self.checkpoints}")
+        if self.micro_batch_size < 0 or self.resume_every_s < 0:
+            raise ValueError("micro_batch_size and resume_every_s must be >= 0")
         if not 0 < self.mask_ratio < 1:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
 

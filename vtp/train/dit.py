@@ -3,7 +3,8 @@
 Resumable: every `checkpoint_every` steps the model, EMA, optimiser and step go to
 `<run_dir>/checkpoints/last.pt`; a call with the same run_dir continues from there. Each step's batch,
 timesteps and noise come from a generator seeded by (seed, step), so a resumed run sees exactly the
-data an uninterrupted one would.
+data an uninterrupted one would. Data-parallel: each rank trains its rows of that global batch
+(vtp.train.shards), gradients are summed over ranks; only rank 0 logs and writes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from vtp.flops.dit import dit_train_flops
 from vtp.jobs.tracker import NullTracker, Tracker
 from vtp.losses.flow import flow_loss, interpolate, logit_normal_timesteps
 from vtp.models.dit import DiT, build_dit
+from vtp.train.distributed import Dist, all_reduce_grads, all_reduce_sum, barrier, broadcast_module
 from vtp.train.dit_config import DiTTrainConfig
+from vtp.train.shards import plan_sharding
 
 
 def lr_at(step: int, cfg: DiTTrainConfig) -> float:
@@ -67,27 +70,36 @@ def train_step_batch(
 def train_dit(
     cfg: DiTTrainConfig, *, latents: torch.Tensor, labels: torch.Tensor, num_classes: int, run_dir: str | Path,
     tracker: Tracker | None = None, device: str | torch.device = "cpu",
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, dist: Dist | None = None,
 ) -> dict:
-    """Train on `latents` (N, C, h, w), already normalised, with class `labels` (N,). Returns a summary."""
-    tracker = tracker or NullTracker()
+    """Train on `latents` (N, C, h, w), already normalised, with class `labels` (N,). Returns a summary.
+
+    `dist`: this process's rank in a data-parallel job; None is one process on `device`."""
+    dist = dist or Dist(device=torch.device(device))
+    device = dist.device
+    tracker = tracker if (tracker is not None and dist.primary) else NullTracker()
+    sh = plan_sharding({"batch": cfg.batch_size}, world_size=dist.world_size, micro_batch_size=cfg.micro_batch_size)
     run_dir = Path(run_dir)
     c, h, w = latents.shape[1:]
     torch.manual_seed(cfg.seed)
     model = build_dit(cfg.model, in_channels=c, num_classes=num_classes).to(device)
+    broadcast_module(model, dist)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     step = 0
     last = run_dir / "checkpoints" / "last.pt"
+    # Every rank reads the same file: rank 0 cannot write a newer one before every rank has joined
+    # the first step's gradient sum, which each does only after this read.
     if last.is_file():
-        blob = torch.load(last, map_location=device, weights_only=True)
+        blob = torch.load(last, map_location="cpu", weights_only=True)  # load_state_dict copies to the device
         model.load_state_dict(blob["model"])
         ema.load_state_dict(blob["ema"])
         opt.load_state_dict(blob["opt"])
         step = int(blob["step"])
 
     def checkpoint() -> None:
-        _save(last, {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step})
+        if dist.primary:
+            _save(last, {"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step})
 
     loss_val = float("nan")
     t0 = time.time()
@@ -96,33 +108,41 @@ def train_dit(
         # schedule
         for group in opt.param_groups:
             group["lr"] = lr_at(step, cfg)
-        # loss
-        x1, eps, t, y = (v.to(device) for v in train_step_batch(step, cfg, latents, labels, model.null_label))
-        v_pred = model(interpolate(x1, eps, t), t, y)  # (B, C, h, w)
-        loss, parts = flow_loss(v_pred, x1, eps, cos_weight=cfg.cos_weight)
-        # step, with clipping
+        # loss, over this rank's micro-batches (rows r, r + W, ... of the global batch each)
+        batch = train_step_batch(step, cfg, latents, labels, model.null_label)  # global (x1, eps, t, y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        logged = torch.zeros(3, device=device)  # loss, mse, cos: means over the global batch
+        for j in range(sh.accumulation):
+            s = sh.shard(dist.rank, j)
+            x1, eps, t, y = (v[s::sh.shards].to(device) for v in batch)
+            v_pred = model(interpolate(x1, eps, t), t, y)  # (b, C, h, w)
+            loss, parts = flow_loss(v_pred, x1, eps, cos_weight=cfg.cos_weight)
+            (loss / sh.shards).backward()
+            logged += torch.stack([loss.detach(), parts["mse"], parts["cos"]]) / sh.shards
+        all_reduce_grads(model.parameters(), dist)
+        loss_val, mse, cos = all_reduce_sum(logged, dist).tolist()
+        # step, with clipping
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         # EMA
         ema_update(ema, model, ema_decay_at(step, cfg))
         step += 1
-        loss_val = loss.item()
         # log
         if step % cfg.log_every == 0 or step == cfg.steps:
-            tracker.log_metrics({"dit_loss": loss_val, "dit_mse": parts["mse"].item(), "dit_cos": parts["cos"].item(),
+            tracker.log_metrics({"dit_loss": loss_val, "dit_mse": mse, "dit_cos": cos,
                                  "dit_grad_norm": float(grad_norm), "dit_lr": lr_at(step - 1, cfg)}, step=step)
-            if progress is not None:
+            if progress is not None and dist.primary:
                 progress(step, cfg.steps)
         # checkpoint
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             checkpoint()
 
-    _save(run_dir / "dit_ema.pt", {
-        "ema": ema.state_dict(), "config": to_dict(cfg), "in_channels": c, "num_classes": num_classes,
-        "latent_shape": [c, h, w], "step": step,
-    })
+    if dist.primary:
+        _save(run_dir / "dit_ema.pt", {
+            "ema": ema.state_dict(), "config": to_dict(cfg), "in_channels": c, "num_classes": num_classes,
+            "latent_shape": [c, h, w], "step": step,
+        })
+    barrier(dist)
     return {
         "steps": step, "final_loss": loss_val, "seconds": time.time() - t0,
         "dit_params": sum(p.numel() for p in model.parameters()),

@@ -22,7 +22,9 @@ class DiTTrainConfig:
     batch_size: int = 64
     lr: float = 2e-4
     weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
+    # LightningDiT's configs: AdamW(betas=(0.9, optimizer.beta2 = 0.95), weight_decay=0), lr 2e-4,
+    # `transport.use_lognorm: true` (t = sigmoid(N(0, 1)): t_mean 0, t_std 1 below)
+    betas: tuple[float, float] = (0.9, 0.95)
     warmup_steps: int = 0
     grad_clip: float = 1.0
     ema_decay: float = 0.9999
@@ -34,6 +36,7 @@ class DiTTrainConfig:
     seed: int = 0
     checkpoint_every: int = 500
     log_every: int = 50
+    micro_batch_size: int = 0  # samples per forward/backward on one device; 0 = its whole share at once
 
     def validate(self) -> None:
         if self.model not in DIT_PRESETS:
@@ -41,6 +44,8 @@ class DiTTrainConfig:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.micro_batch_size < 0:
+            raise ValueError(f"micro_batch_size must be >= 0, got {self.micro_batch_size}")
         if not 0 <= self.label_dropout < 1:
             raise ValueError(f"label_dropout must be in [0, 1), got {self.label_dropout}")
         if not 0 <= self.ema_decay < 1:
