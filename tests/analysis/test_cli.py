@@ -76,11 +76,11 @@ def test_export_delegates_to_tracking(tmp_path, monkeypatch):
     calls = []
     fake = types.ModuleType("vtp.tracking.export")
 
-    def export_snapshot(source, out_path):
-        calls.append((source, out_path))
+    def export_snapshot(source, out_path, *, allow_unsent):
+        calls.append((source, out_path, allow_unsent))
         return out_path
 
     fake.export_snapshot = export_snapshot
     monkeypatch.setitem(sys.modules, "vtp.tracking.export", fake)
     assert main(["export", "out/demo", "-o", str(tmp_path / "s.parquet")]) == 0
-    assert calls == [("out/demo", tmp_path / "s.parquet")]
+    assert calls == [("out/demo", tmp_path / "s.parquet", False)]  # unsent points refuse, unless asked
