@@ -104,7 +104,7 @@ def expand(sweep: Sweep, code_version: str,
     index = {s.name: i for i, s in enumerate(spec.stages)}
     by_stage: dict[str, list[tuple[Run, dict]]] = {}
     runs: list[Run] = []
-    seen: set[str] = set()
+    seen: dict[str, Run] = {}
     searches = tune_stages(spec)
     order = stage_order(sweep)
     for stage in [s for s in order if s.tune is not None] + [s for s in order if s.tune is None]:
@@ -137,12 +137,16 @@ def expand(sweep: Sweep, code_version: str,
             for ck in checkpoints:
                 ancestors = {**parent.ancestors, parent.stage: parent.key} if parent else {}
                 key = run_key(stage.name, stage.target, config, ancestors, ck, code_version)
-                if key in seen:  # the same run from another grid point: it exists already
+                if key in seen and waits_for is None:
+                    # the same run from another grid point: one run, still reachable from this
+                    # point's axes (a tune stage's `per` lookup and the children's scope use them).
+                    # A provisional key (waiting for a search) is a placeholder: not merged.
+                    made.append((seen[key], axes))
                     continue
-                seen.add(key)
                 run = Run(key=key, stage=stage.name, target=stage.target, config=config, axes=axes,
                           ancestors=ancestors, parent=parent.key if parent else None, checkpoint=ck,
                           root=parent.root if parent else key, code_version=code_version, waits_for=waits_for)
+                seen.setdefault(key, run)
                 made.append((run, axes))
                 runs.append(run)
         by_stage[stage.name] = made
