@@ -104,7 +104,7 @@ def expand(sweep: Sweep, code_version: str,
     index = {s.name: i for i, s in enumerate(spec.stages)}
     by_stage: dict[str, list[tuple[Run, dict]]] = {}
     runs: list[Run] = []
-    seen: set[str] = set()
+    seen: dict[str, Run] = {}
     searches = tune_stages(spec)
     order = stage_order(sweep)
     for stage in [s for s in order if s.tune is not None] + [s for s in order if s.tune is None]:
@@ -137,12 +137,13 @@ def expand(sweep: Sweep, code_version: str,
             for ck in checkpoints:
                 ancestors = {**parent.ancestors, parent.stage: parent.key} if parent else {}
                 key = run_key(stage.name, stage.target, config, ancestors, ck, code_version)
-                if key in seen:  # the same run from another grid point: it exists already
-                    continue
-                seen.add(key)
+                if key in seen and waits_for is None:  # the same run from another grid point:
+                    made.append((seen[key], axes))  # found by these axes too, listed once
+                    continue  # (a provisional key is made of placeholders: it is not the run's)
                 run = Run(key=key, stage=stage.name, target=stage.target, config=config, axes=axes,
                           ancestors=ancestors, parent=parent.key if parent else None, checkpoint=ck,
                           root=parent.root if parent else key, code_version=code_version, waits_for=waits_for)
+                seen.setdefault(key, run)
                 made.append((run, axes))
                 runs.append(run)
         by_stage[stage.name] = made
