@@ -68,20 +68,20 @@ def _existing_runs(c: Any, experiment_id: str) -> tuple[dict[str, str], str | No
             return runs, parent
 
 
-def _run_with_key(c: Any, experiment_id: str, key: str) -> str | None:
-    """The oldest live run tagged with run key `key`, or None."""
-    found = c.search_runs([experiment_id], filter_string=f"tags.`{rec.TAG_RUN_KEY}` = '{key}'",
+def _run_tagged(c: Any, experiment_id: str, tag: str, value: str) -> str | None:
+    """The oldest live run of the experiment with tag `tag` = `value`, or None."""
+    found = c.search_runs([experiment_id], filter_string=f"tags.`{tag}` = '{value}'",
                           max_results=10, order_by=["attributes.start_time ASC"])
     return found[0].info.run_id if found else None
 
 
 def _create_once(c: Any, experiment_id: str, tags: dict[str, str], attempts: int = 8) -> str:
-    """create_run, never twice for one run key: after a failed attempt (maybe only its reply was
-    lost) look the key up first."""
-    key = tags[rec.TAG_RUN_KEY]
+    """create_run, never twice for one run key (or for the sweep's parent run): after a failed
+    attempt (maybe only its reply was lost) look the identifying tag up first."""
+    tag = rec.TAG_RUN_KEY if rec.TAG_RUN_KEY in tags else rec.TAG_SWEEP_PARENT
     for attempt in range(attempts):
         if attempt:
-            found = with_retry(lambda: _run_with_key(c, experiment_id, key))
+            found = with_retry(lambda: _run_tagged(c, experiment_id, tag, tags[tag]))
             if found:
                 return found
         try:
@@ -184,7 +184,7 @@ def prepare_sweep(
         missing = [r for r in runs if r.key not in known]
     if parent is None:
         tags = {rec.TAG_SWEEP_PARENT: "1", rec.TAG_SWEEP: name, "mlflow.runName": name}
-        parent = with_retry(lambda: c.create_run(experiment_id, tags=tags, run_name=name)).info.run_id
+        parent = _create_once(c, experiment_id, tags)
 
     def save() -> None:
         write_tracking(sweep_dir, SweepTracking(uri, experiment_id, parent, name, dict(known)))
