@@ -70,8 +70,11 @@ class FileLock:
         # Who we are, for the next comer's message. Written through the locked fd, in place.
         info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "what": self.what,
                            "since": time.time()}).encode()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, info, 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, info, 0)
+        except OSError:  # a full disk: the lock holds all the same, only the courtesy note is lost
+            pass
         self._fd = fd
         return self
 

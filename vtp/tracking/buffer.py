@@ -25,16 +25,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vtp.jobs.locks import FileLock, LockHeld
 from vtp.tracking.store import is_permanent, quick_http, server_alive, with_retry
 
 MAX_METRICS = 1000  # per log_batch (mlflow.utils.validation)
@@ -151,21 +150,17 @@ class RunBuffer:
 
     @contextlib.contextmanager
     def _lock(self, wait_s: float) -> Iterator[bool]:
-        fd = os.open(self.dir / "flush.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        """One flusher at a time per buffer (the job and a `sync` may both try); yields False when
+        another holds it past `wait_s`: the caller leaves the points for later."""
         try:
-            deadline = time.monotonic() + wait_s
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        yield False
-                        return
-                    time.sleep(0.05)
+            lock = FileLock(self.dir / "flush.lock", "flush", wait_s=wait_s).acquire()
+        except LockHeld:
+            yield False
+            return
+        try:
             yield True
         finally:
-            os.close(fd)  # closing releases the flock
+            lock.release()
 
     # --- flushing ------------------------------------------------------------------------
     def flush(self, *, wait_s: float = 0.0, attempts: int = 6) -> bool:
