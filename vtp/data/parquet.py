@@ -11,7 +11,9 @@ Memory stays bounded whatever the row count (DataComp scale: 1e9 rows in 1e4 sha
   held as two numpy arrays, one entry per row group, not per row;
 - a row is read by (shard, row group, row): its row group is decoded on first use and kept in a
   small LRU cache bounded in both count and bytes, so a random draw touches one row group, never a
-  whole shard, and no shard's table is kept;
+  whole shard, and no shard's table is kept. The bound is thus about `cache_row_groups` row groups
+  (at least one): write stores with row groups of a few MiB (e.g. 1,000 images); a store of shards
+  that are one row group each is read a whole shard per draw (a warning says so at opening);
 - the order of rows is `torch.randperm(total, seed)` (as it always was, so existing stores keep
   their samples) up to `EXACT_PERMUTATION_LIMIT` rows, held as one int64 tensor of the subset
   (8 bytes a row, no Python list); above it, a Feistel permutation evaluated per index in O(1)
@@ -49,6 +51,7 @@ class ParquetImageText(torch.utils.data.Dataset):
             raise FileNotFoundError(f"{path}: no parquet shards found")
         self.image_size, self.image_column, self.caption_column = image_size, image_column, caption_column
         self.seed = seed
+        self.cache_row_groups, self.cache_bytes, self.open_files = max(1, cache_row_groups), cache_bytes, max(1, open_files)
         self._index_row_groups(image_column, caption_column)
         total = int(self.rg_starts[-1])
         if num_samples is not None and num_samples > total:
@@ -59,14 +62,13 @@ class ParquetImageText(torch.utils.data.Dataset):
         if total <= exact_permutation_limit:
             perm = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
             self._order = perm[: self.num_samples].clone()  # clone: do not keep the whole permutation alive
-        self.cache_row_groups, self.cache_bytes, self.open_files = max(1, cache_row_groups), cache_bytes, max(1, open_files)
         self._groups: OrderedDict[tuple[int, int], object] = OrderedDict()  # (shard, row group) -> table
         self._files: OrderedDict[int, pq.ParquetFile] = OrderedDict()  # shard -> open file
         self.corrupt_count = 0
 
     def _index_row_groups(self, image_column: str, caption_column: str) -> None:
         """Footers only: per row group its shard, its number in the shard and its first global row."""
-        sizes, shard_of, number, self._has_label = [], [], [], []
+        sizes, shard_of, number, self._has_label, biggest = [], [], [], [], 0
         for s, shard in enumerate(self.shards):
             with pq.ParquetFile(shard) as f:
                 names = f.schema_arrow.names
@@ -79,9 +81,17 @@ class ParquetImageText(torch.utils.data.Dataset):
                     sizes.append(meta.row_group(g).num_rows)
                     shard_of.append(s)
                     number.append(g)
+                    biggest = max(biggest, meta.row_group(g).total_byte_size)
         self.rg_starts = np.concatenate([[0], np.cumsum(np.asarray(sizes, dtype=np.int64))])  # (G+1,)
         self.rg_shard = np.asarray(shard_of, dtype=np.int32)  # (G,)
         self.rg_number = np.asarray(number, dtype=np.int32)  # (G,)
+        if biggest > self.cache_bytes:  # one row group always stays: the bound is then its size, and every draw reads one
+            warnings.warn(
+                f"{self.path}: row groups of up to {biggest / 2**20:.0f} MiB (uncompressed) exceed the reader's cache "
+                f"bound of {self.cache_bytes / 2**20:.0f} MiB; each random draw decodes one whole row group: rewrite "
+                f"the shards with smaller row groups (pyarrow.parquet.write_table(..., row_group_size=1000))",
+                stacklevel=3,
+            )
 
     def __len__(self) -> int:
         return self.num_samples
