@@ -136,3 +136,23 @@ def test_step_adds_the_term_into_the_decoder_and_the_flops_count_it(weights):
     convs, lin = lpips_forward(16)
     assert step_flops(cfg) - step_flops(plain) == pytest.approx(sizes.n_rec * (3 * convs + 2 * lin))
     assert lin == 2.0 * (16 * 16 * CHANNELS[0] + 8 * 8 * CHANNELS[1] + 4 * 4 * CHANNELS[2] + 2 * 2 * CHANNELS[3] + 1 * CHANNELS[4])
+
+
+def test_training_loop_logs_the_term_and_a_bad_file_stops_before_any_step(weights, tmp_path):
+    from vtp.train.checkpoint import checkpoint_dir
+    from vtp.train.loop import train
+
+    kw = dict(image_size=16, batch_size=4, budget_steps=2, unique_samples=4, latent_dim=8, checkpoints=[40])
+    out = train(_cfg(lambda_perceptual=1.0, perceptual_weights=str(weights), **kw), run_dir=tmp_path / "ok",
+                log=lambda _m: None)  # fmt: skip
+    losses = out["final_losses"]
+    assert losses["rec_perceptual"] > 0 and losses["rec"] == pytest.approx(losses["rec_l1"] + losses["rec_perceptual"])
+    bad = tmp_path / "bad.pt"
+    torch.save({"features.0.weight": torch.zeros(1)}, bad)
+    with pytest.raises(PerceptualWeightsError, match=r"perceptual_weights: .*bad\.pt"):
+        train(_cfg(lambda_perceptual=1.0, perceptual_weights=str(bad), **kw), run_dir=tmp_path / "bad", log=lambda _m: None)
+    assert any(checkpoint_dir(tmp_path / "ok").iterdir()) and not checkpoint_dir(tmp_path / "bad").exists()
+    with pytest.raises(ValueError, match="needs the perceptual network"):  # the term is never silently dropped
+        compute_losses(build_model(_cfg(), resolve(_cfg())), None, torch.zeros(8, 3, 16, 16), ["x"] * 8,
+                       _cfg(lambda_perceptual=1.0, perceptual_weights=str(weights)), resolve(_cfg()), None, 0.04,
+                       torch.Generator())  # fmt: skip

@@ -226,6 +226,8 @@ def micro_losses(
     z = model.bottleneck(tokens[: sh.n_rec, 1:])  # (n_rec, N, d)
     x_hat = model.decode(model.tokens_to_grid(z, h))  # (n_rec, 3, H, W)
     parts["rec"] = l1_loss(x_hat.float(), images[: sh.n_rec])
+    if (perceptual is None) != (cfg.lambda_perceptual <= 0):  # never a term silently dropped (the FLOPs count it)
+        raise ValueError("lambda_perceptual > 0 needs the perceptual network (make_perceptual(cfg)), and only then")
     if perceptual is not None:  # L_rec = L1 + lambda_p * LPIPS; without it the L1 alone, as ever
         parts["rec_l1"] = parts["rec"]
         parts["rec_perceptual"] = perceptual(x_hat.float(), images[: sh.n_rec])
