@@ -12,7 +12,7 @@ from vtp.config import ConfigError, from_dict
 from vtp.flops.tokenizer import lpips_forward, step_flops
 from vtp.losses.perceptual import (
     CHANNELS,
-    PerceptualLoss,
+    LPIPSLoss,
     PerceptualWeightsError,
     load_perceptual,
     lpips_distance,
@@ -29,7 +29,7 @@ from vtp.train.step import compute_losses, make_perceptual
 def weights(tmp_path_factory):
     """A randomly initialised LPIPS-VGG16 saved as a state dict; lin weights made non-negative as LPIPS's are."""
     torch.manual_seed(0)
-    net = PerceptualLoss()
+    net = LPIPSLoss()
     for m in net.lin:
         m.weight.data.abs_()
     path = tmp_path_factory.mktemp("w") / "lpips_vgg.pt"

@@ -57,8 +57,9 @@ def _from_lpips_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     return out
 
 
-class PerceptualLoss(nn.Module):
-    """Frozen LPIPS-VGG16: `forward(x_hat, x)` is the batch mean of d over images in [-1, 1]; the
+class LPIPSLoss(nn.Module):
+    """Frozen LPIPS-VGG16 (the tokenizer's term; the decoder GAN stage's equal-weight VGG distance is
+    vtp.losses.reconstruction.PerceptualLoss): `forward(x_hat, x)` is the batch mean of d over images in [-1, 1]; the
     gradient flows into x_hat only. Build with `load_perceptual(path, key=...)`."""
 
     def __init__(self) -> None:
@@ -72,7 +73,7 @@ class PerceptualLoss(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def train(self, mode: bool = True) -> PerceptualLoss:
+    def train(self, mode: bool = True) -> LPIPSLoss:
         return super().train(False)  # frozen: dropout-free anyway, but never in training mode
 
     def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -89,7 +90,7 @@ class PerceptualLoss(nn.Module):
         return lpips_distance(self._features(x_hat), target, [m.weight for m in self.lin]).mean()
 
 
-def load_perceptual(path: str | Path, *, key: str = "perceptual_weights") -> PerceptualLoss:
+def load_perceptual(path: str | Path, *, key: str = "perceptual_weights") -> LPIPSLoss:
     """The frozen network with the weights at `path`; `key` is the config key that named it (for errors)."""
     path = Path(path)
     if not path.is_file():
@@ -101,7 +102,7 @@ def load_perceptual(path: str | Path, *, key: str = "perceptual_weights") -> Per
     if not isinstance(state, dict):
         raise PerceptualWeightsError(f"{key}: {path}: expected a state dict, got {type(state).__name__}")
     with torch.random.fork_rng(devices=[]):  # its throw-away random init must not move the caller's seed
-        net = PerceptualLoss()
+        net = LPIPSLoss()
     expected = net.state_dict()
     state = {**{k: expected[k] for k in ("shift", "scale")}, **_from_lpips_layout(state)}
     missing = sorted(set(expected) - set(state))
