@@ -10,7 +10,8 @@ gradient (2x), and the EMA teacher runs forward only (1x).
 
 What one step contains (see `vtp.train.step`):
 - plain pass: student encoder on `n_plain` images at full size (CLIP and reconstruction share it),
-- reconstruction: bottleneck + pixel decoder on `n_rec` of them,
+- reconstruction: bottleneck + pixel decoder on `n_rec` of them (+ the frozen LPIPS-VGG16 on the
+  reconstructions and their targets when `lambda_perceptual` > 0),
 - CLIP: image projection and text tower on `n_clip` images/captions, the (n_clip x n_clip) logits,
 - SSL: student encoder on 2 masked global crops and `n_local_crops` local crops of `n_ssl` images,
   the shared DINO/iBOT head on their class tokens and on the masked patch tokens, KoLeo on the first
@@ -64,6 +65,26 @@ def ssl_head_forward(width: int, head: SSLHeadPreset) -> float:
     return 2.0 * (width * head.hidden + head.hidden**2 + head.hidden * head.bottleneck + head.bottleneck * head.prototypes)
 
 
+# torchvision vgg16 `features` up to relu5_3, the LPIPS network: output channels, "M" = 2x2 max-pool
+VGG16_LPIPS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
+
+
+def lpips_forward(image_size: int) -> tuple[float, float]:
+    """(VGG16 convolutions, LPIPS 1x1 channel weights) forward FLOPs on one square image
+    (vtp.losses.perceptual). A 3x3 convolution costs 2*H*W*C_in*C_out*9; the weights read the
+    output of the last convolution before each pool and of the last one."""
+    side, c_in, convs, lin = image_size, 3, 0.0, 0.0
+    for i, c in enumerate(VGG16_LPIPS):
+        if c == "M":
+            side //= 2
+            continue
+        convs += 2.0 * side * side * c_in * c * 9
+        c_in = c
+        if i + 1 == len(VGG16_LPIPS) or VGG16_LPIPS[i + 1] == "M":
+            lin += 2.0 * side * side * c
+    return convs, lin
+
+
 def step_breakdown(cfg: TokenizerTrainConfig, sizes: Resolved) -> dict[str, float]:
     """Training FLOPs of one optimizer step, by part (sum them for the total)."""
     preset = get_preset(cfg.encoder)
@@ -82,6 +103,11 @@ def step_breakdown(cfg: TokenizerTrainConfig, sizes: Resolved) -> dict[str, floa
         n_glob, latent_dim=cfg.latent_dim, width=sizes.decoder_width, depth=cfg.decoder_depth, patch_size=p
     )
     out["reconstruction"] = 3 * sizes.n_rec * (2.0 * n_glob * d * cfg.latent_dim + dec)
+    if cfg.lambda_perceptual > 0:
+        # frozen network: the reconstruction's pass is forward + input gradient (2x), the target's forward
+        # only (1x); the channel weights act on the difference, forward + input gradient (2x)
+        convs, lin = lpips_forward(cfg.image_size)
+        out["perceptual"] = sizes.n_rec * (3 * convs + 2 * lin)
 
     if sizes.use_clip:
         n = sizes.n_clip

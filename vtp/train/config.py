@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from vtp.models.presets import PRESETS
@@ -46,6 +47,12 @@ class TokenizerTrainConfig:
     ssl_fraction: float = 0.25
     rec_fraction: float = 0.125
     lambda_rec: float = 0.1
+    # L_rec = L1 + lambda_perceptual * LPIPS-VGG16 (vtp.losses.perceptual). VTP (arXiv 2512.13687,
+    # its pre-training reconstruction objective) writes L_rec = L1 + L_perceptual: weight 1.0, also
+    # the LDM and VA-VAE tokenizers' weight. 0 = L1 only: the default, and the CPU specs' (VGG16
+    # costs far more than a tiny tokenizer)
+    lambda_perceptual: float = 0.0  # L_rec = L1 + this x LPIPS-VGG16; the paper's value is 1.0; 0 = off
+    perceptual_weights: str = ""  # LPIPS-VGG16 state dict by local path; needed when lambda_perceptual > 0
     lambda_clip: float = 1.0  # applied only when the objective includes CLIP
     lambda_ssl: float = 1.0  # applied only when the objective includes SSL
     budget_samples: int | None = None
@@ -108,6 +115,12 @@ class TokenizerTrainConfig:
             raise ValueError(f"checkpoints must lie in 1..{self.checkpoint_denominator}, got {self.checkpoints}")
         if self.micro_batch_size < 0 or self.resume_every_s < 0:
             raise ValueError("micro_batch_size and resume_every_s must be >= 0")
+        if self.lambda_perceptual < 0:
+            raise ValueError(f"lambda_perceptual must be >= 0, got {self.lambda_perceptual}")
+        if self.lambda_perceptual > 0 and not self.perceptual_weights:
+            raise ValueError("perceptual_weights: lambda_perceptual > 0 needs a local LPIPS-VGG16 weights path")
+        if self.lambda_perceptual > 0 and not Path(self.perceptual_weights).is_file():
+            raise ValueError(f"perceptual_weights: {self.perceptual_weights}: file not found (LPIPS-VGG16 weights)")
         if not 0 < self.mask_ratio < 1:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
 

@@ -45,6 +45,7 @@ from vtp.train.step import (
     MicroBatch,
     autocast_context,  # noqa: F401 -- re-exported for the benchmarks
     draw_ssl,
+    make_perceptual,
     make_teacher,
     sharding,
     student_ssl_modules,
@@ -120,6 +121,8 @@ def train(
         torch.backends.cudnn.allow_tf32 = True
 
     # --- build: model, EMA teacher, optimizer, centres ----------------------------------------
+    perceptual = make_perceptual(cfg)  # None unless lambda_perceptual > 0; a wrong weights file stops here
+    perceptual = perceptual.to(device) if perceptual is not None else None
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, sizes).to(device)
     model.encoder.activation_checkpointing = cfg.activation_checkpointing
@@ -178,7 +181,7 @@ def train(
 
         # --- loss and backward over the micro-batches; gradients summed over ranks ---------------
         opt.zero_grad(set_to_none=True)
-        last, new_centers = train_step(model, teacher, micro, cfg, sizes, sh, centers, t_temp, dist)
+        last, new_centers = train_step(model, teacher, micro, cfg, sizes, sh, centers, t_temp, dist, perceptual)
         if not all(math.isfinite(v) for v in last.values()):  # the same verdict on every rank
             raise NonFiniteLossError(step, last)
 

@@ -1,4 +1,5 @@
-"""One step's losses: Total = lambda_rec * L_rec + lambda_clip * L_clip + lambda_ssl * L_ssl.
+"""One step's losses: Total = lambda_rec * L_rec + lambda_clip * L_clip + lambda_ssl * L_ssl,
+with L_rec = L1 (+ lambda_perceptual * LPIPS when that is on).
 
 Batch subsets (VTP: CLIP on all of B, SSL on B/4, reconstruction on B/8) are prefixes of the batch.
 CLIP and reconstruction share one un-augmented encoder pass; SSL runs the student on masked global
@@ -104,6 +105,16 @@ def autocast_context(device: torch.device):
     return contextlib.nullcontext()
 
 
+def make_perceptual(cfg: TokenizerTrainConfig) -> nn.Module | None:
+    """The frozen LPIPS network of the reconstruction loss, or None when it is off (lambda_perceptual 0).
+    Raises PerceptualWeightsError naming `perceptual_weights` and the path if the file is wrong."""
+    if cfg.lambda_perceptual <= 0:
+        return None
+    from vtp.losses.perceptual import load_perceptual
+
+    return load_perceptual(cfg.perceptual_weights, key="perceptual_weights")
+
+
 def make_teacher(model: VisualTokenizer) -> nn.ModuleDict:
     """EMA teacher: a frozen copy of the student's encoder and SSL head (same parameter names as
     `student_ssl_modules`)."""
@@ -203,8 +214,10 @@ def micro_losses(
     centers: Centers | None,
     teacher_temp: float,
     clip_term: ClipTerm,
+    perceptual: nn.Module | None = None,
 ) -> tuple[StepOutput, tuple[torch.Tensor, torch.Tensor] | None]:
-    """Losses of one micro-batch (each a mean over it); `total` is what to backpropagate."""
+    """Losses of one micro-batch (each a mean over it); `total` is what to backpropagate.
+    `perceptual`: the frozen LPIPS network when cfg.lambda_perceptual > 0 (see `make_perceptual`)."""
     images = mb.images
     parts: dict[str, torch.Tensor] = {}
     tokens = model.encoder(images[: sh.n_plain])  # (n_plain, 1+N, D)
@@ -213,6 +226,12 @@ def micro_losses(
     z = model.bottleneck(tokens[: sh.n_rec, 1:])  # (n_rec, N, d)
     x_hat = model.decode(model.tokens_to_grid(z, h))  # (n_rec, 3, H, W)
     parts["rec"] = l1_loss(x_hat.float(), images[: sh.n_rec])
+    if (perceptual is None) != (cfg.lambda_perceptual <= 0):  # never a term silently dropped (the FLOPs count it)
+        raise ValueError("lambda_perceptual > 0 needs the perceptual network (make_perceptual(cfg)), and only then")
+    if perceptual is not None:  # L_rec = L1 + lambda_p * LPIPS; without it the L1 alone, as ever
+        parts["rec_l1"] = parts["rec"]
+        parts["rec_perceptual"] = perceptual(x_hat.float(), images[: sh.n_rec])
+        parts["rec"] = parts["rec_l1"] + cfg.lambda_perceptual * parts["rec_perceptual"]
     total = cfg.lambda_rec * parts["rec"]
     logged = total.detach()
 
@@ -284,6 +303,7 @@ def train_step(
     centers: Centers | None,
     teacher_temp: float,
     dist: Dist,
+    perceptual: nn.Module | None = None,
 ) -> tuple[dict[str, float], Centers | None]:
     """Forward and backward of one optimizer step over this rank's micro-batches; on return every
     rank holds the whole batch's gradient. Returns the whole batch's losses and the new centres."""
@@ -293,7 +313,7 @@ def train_step(
     for j, mb in enumerate(micro):
         clip = cached_clip(cache, j, sh.n_clip, sh.shards) if cache else gathered_clip(dist, dist.rank * sh.n_clip)
         with autocast_context(mb.images.device):
-            out, sums = micro_losses(model, teacher, mb, cfg, sizes, sh, centers, teacher_temp, clip)
+            out, sums = micro_losses(model, teacher, mb, cfg, sizes, sh, centers, teacher_temp, clip, perceptual)
         (out.total / sh.shards).backward()
         for k, v in out.parts.items():
             logged[k] = logged.get(k, 0.0) + v.float() / sh.shards
@@ -328,6 +348,7 @@ def compute_losses(
     centers: Centers | None,
     teacher_temp: float,
     gen: torch.Generator,
+    perceptual: nn.Module | None = None,
 ) -> StepOutput:
     """The whole batch in one process and one pass (benchmarks, the FLOP test): images (B,3,H,W) in
     [-1,1]; `gen` drives crops and masks."""
@@ -335,7 +356,7 @@ def compute_losses(
     sh = sharding(sizes, 1, 0)
     clip = gathered_clip(Dist(device=images.device), 0)
     out, sums = micro_losses(model, teacher, MicroBatch(images, captions, draws), cfg, sizes, sh, centers,
-                             teacher_temp, clip)
+                             teacher_temp, clip, perceptual)
     if sums is not None and centers is not None:
         out.centers = Centers(
             center_ema(centers.cls, sums[0] / (2 * sizes.n_ssl), cfg.center_momentum),
