@@ -43,7 +43,7 @@ def test_eval_entry_points_run_on_a_tiny_tokenizer():
     model = VisualTokenizer(TokenizerSpec(decoder_depth=1)).eval()
     x = torch.rand(4, 3, 32, 32) * 2 - 1
     m = reconstruction_metrics(model, x, batch_size=3)
-    assert set(m) == {"rec_psnr", "rec_ssim"} and math.isfinite(m["rec_psnr"])
+    assert set(m) == {"recon_psnr", "recon_ssim"} and math.isfinite(m["recon_psnr"])
     acc = synthetic_linear_probe(model, image_size=32, n_train=60, n_test=40)
     assert 0.0 <= acc <= 1.0
     z = zero_shot_accuracy(model, x, torch.tensor([0, 1, 2, 3]), ["red circle", "green circle", "blue circle", "x"])
