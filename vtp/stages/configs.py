@@ -83,9 +83,9 @@ class EvalConfig:
     probe_train_images: int = 2000
     probe_test_images: int = 1000
     precision_recall: bool = False  # k-NN precision/recall (k=3) against num_samples real images
-    # held-out real probe images for the reconstruction metrics (recon_psnr/ssim/fd, rfid) and the
-    # oracle's controls (oracle_accuracy_real/recon); 0 = skip
-    recon_images: int = 1000
+    # held-out real probe images (never trained on) for the reconstruction metrics and the oracle's
+    # controls, see vtp.stages.eval
+    recon_images: int = 1000  # recon_psnr/ssim/fd, rfid, oracle_accuracy_real/recon; 0 = skip
     seed: int = 0
 
     def validate(self) -> None:
