@@ -10,7 +10,6 @@ import pytest
 from analysis.laws import LawSettings
 from analysis.report import write_report
 from analysis.table import choose_columns, load_table
-
 from vtp.sweep.launcher import launch, wait
 from vtp.sweep.spec import load_sweep
 from vtp.tracking.export import export_snapshot
