@@ -4,7 +4,10 @@ and the PNG files, with the fits tables, comparisons and provenance.
 Panels with a snapshot: training scaling (x = tokenizer FLOPs, one line per tokenizer config),
 parameter scaling (x = tokenizer params, final checkpoints, one line per objective and data size)
 and data scaling (x = the data axis, final checkpoints, one line per objective and size), each only
-when its column is present and varies, each line only where its x varies (see `along`). A plain table gets one panel.
+when its column is present and varies, each line only where its x varies (see `along`); and
+reconstruction scaling (y = rFID, else the reconstruction Frechet distance `recon_fd`; x = tokenizer
+FLOPs, one line per tokenizer config like training scaling) when the snapshot has that metric.
+A plain table gets one panel.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import pandas as pd
 
 from analysis.figures import scaling_figure
 from analysis.laws import DEFAULT_LAWS, LawSettings, LawsResult, fit_laws
-from analysis.table import DATA_COLUMNS, Columns, Table, varies
+from analysis.table import DATA_COLUMNS, Columns, Table, recon_column, varies, y_label
 from analysis.text import comparison_lines, header, series_rows, summary_lines, verdict_rule
 
 
@@ -106,16 +109,23 @@ def default_panels(table: Table, frame: pd.DataFrame, cols: Columns) -> list[Pan
         by = fam + tuple(c for c in cols.by if c not in fam and c != data_col)
         panels.append(Panel("data", "Data scaling", "training images", along(final, data_col, by),
                             replace(cols, x=data_col, by=by)))
+    recon = recon_column(frame)
+    if recon and recon != cols.y and "metric.tokenizer_flops" in frame.columns:
+        panels.append(Panel("reconstruction", "Reconstruction scaling", "tokenizer FLOPs", frame,
+                            replace(cols, x="metric.tokenizer_flops", y=recon, y_label=y_label(frame, recon),
+                                    probe=None)))
     return panels
 
 
 def _blocks(table: Table, settings: LawSettings, fitted: list[tuple[Panel, LawsResult, Path]],
             summary: list[str], command: str | None, version: str) -> list[tuple]:
-    y_label = fitted[0][1].columns.y_label
-    blocks: list[tuple] = [("h1", "vtp-scaling report"), ("p", f"Metric: {y_label} (column `{fitted[0][1].columns.y}`).")]
+    metric = fitted[0][1].columns.y_label
+    blocks: list[tuple] = [("h1", "vtp-scaling report"), ("p", f"Metric: {metric} (column `{fitted[0][1].columns.y}`).")]
     blocks += [("h2", "Summary"), ("p", verdict_rule(settings)), ("ul", summary)]
     for panel, res, png in fitted:
-        blocks += [("h2", f"{panel.title} (x = {panel.columns.x})"), ("img", png, f"{panel.title}: {y_label} vs {panel.columns.x}"),
+        label = res.columns.y_label
+        y = "" if res.columns.y == fitted[0][1].columns.y else f"y = {label} (`{res.columns.y}`), "
+        blocks += [("h2", f"{panel.title} ({y}x = {panel.columns.x})"), ("img", png, f"{panel.title}: {label} vs {panel.columns.x}"),
                    ("table", header(settings.level), series_rows(res))]
         lines = comparison_lines(res)
         if lines:

@@ -93,19 +93,39 @@ def _require(table: Table, frame: pd.DataFrame, col: str | None, role: str) -> N
         raise TableError(table.path, col, f"no such column (wanted as {role}); columns are: {known}")
 
 
+def _networks(frame: pd.DataFrame, name: str) -> str:
+    nets: set[str] = set()
+    for col in (f"param.{name}", f"tag.{name}", name):
+        if col in frame.columns:
+            nets.update(str(v) for v in frame[col].dropna().unique())
+    return ", ".join(sorted(nets)) if nets else "unnamed network"
+
+
 def y_label(frame: pd.DataFrame, y: str) -> str:
-    """Honest metric name: a gen_fd is a Frechet distance over a named network, not FID."""
+    """Honest metric name: a gen_fd (recon_fd) is a Frechet distance over a named network, not
+    (r)FID; gFID and rFID are the standard Inception weights' (vtp.stages.eval)."""
     base = y.split(".")[-1]
     if base == "gfid":
         return "gFID"
+    if base == "rfid":
+        return "rFID"
     if base == "gen_fd":
-        nets: set[str] = set()
-        for col in ("param.gen_fd_network", "tag.gen_fd_network", "gen_fd_network"):
-            if col in frame.columns:
-                nets.update(str(v) for v in frame[col].dropna().unique())
-        net = ", ".join(sorted(nets)) if nets else "unnamed network"
-        return f"Frechet distance ({net})"
+        return f"Frechet distance ({_networks(frame, 'gen_fd_network')})"
+    if base == "recon_fd":  # over the same network as gen_fd
+        return f"reconstruction Frechet distance ({_networks(frame, 'gen_fd_network')})"
+    if base == "inception_recon_fd":
+        return f"reconstruction Frechet distance ({_networks(frame, 'inception_network')})"
     return y
+
+
+# The reconstruction metric of an eval row (vtp.stages.eval), first present wins: rFID only with the
+# standard Inception weights, else the distance over the generation metric's network.
+RECON_COLUMNS = ("metric.rfid", "metric.recon_fd")
+
+
+def recon_column(frame: pd.DataFrame) -> str | None:
+    """The snapshot's reconstruction metric column, or None (snapshots from before it was logged)."""
+    return next((c for c in RECON_COLUMNS if _present(frame, c)), None)
 
 
 def snapshot_rows(table: Table) -> pd.DataFrame:

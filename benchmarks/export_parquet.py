@@ -26,7 +26,7 @@ from vtp.tracking.export import curves_path, export_snapshot
 
 OBJECTIVES = ("ae", "clip+ae", "ssl+ae", "vtp")
 EVAL_METRICS = ("gen_fd", "oracle_accuracy", "linear_probe", "tokenizer_flops", "tokenizer_params",
-                "tokenizer_samples_seen", "rec_psnr", "rec_fd")  # fmt: skip
+                "tokenizer_samples_seen", "recon_psnr", "recon_fd")  # fmt: skip
 
 
 def make_records(n: int) -> list[RunRecord]:

@@ -7,6 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis.laws import LawSettings
+from analysis.report import write_report
+from analysis.table import choose_columns, load_table
 from vtp.sweep.launcher import launch, wait
 from vtp.sweep.spec import load_sweep
 from vtp.tracking.export import export_snapshot
@@ -22,6 +25,7 @@ SHRINK = [
     "stages.eval.config.reference_images=300",
     "stages.eval.config.probe_train_images=300",
     "stages.eval.config.probe_test_images=200",
+    "stages.eval.config.recon_images=100",
     "stages.eval.config.feature_net={train_samples: 500, epochs: 1, width: 8}",
 ]
 
@@ -36,6 +40,14 @@ def _check_eval_row(folder: Path, tmp_path: Path) -> None:
     assert ev["metric.gen_fd"] > 0 and "metric.gfid" not in runs.columns
     assert ev["tag.gen_fd_network"].startswith("shapes-cnn-")
     assert ev["metric.tokenizer_flops"] > 0 and 0 <= ev["metric.linear_probe"] <= 1
+    # reconstruction of held-out images and the oracle's controls; vtp trains CLIP: zero-shot too
+    assert ev["metric.recon_fd"] > 0 and ev["metric.recon_psnr"] > 0 and 0 < ev["metric.recon_ssim"] <= 1
+    for name in ("oracle_accuracy_real", "oracle_accuracy_recon", "zero_shot_accuracy"):
+        assert 0 <= ev[f"metric.{name}"] <= 1
+    table = load_table(snap)
+    frame, cols = choose_columns(table)
+    write_report(table, frame, cols, tmp_path / "report", settings=LawSettings(n_boot=5, forms=("power",)))
+    assert (tmp_path / "report" / "reconstruction.png").is_file()
 
 
 def test_tiny_pipeline_local(tmp_path):

@@ -30,11 +30,15 @@ def chinchilla_data(seed: int, n: int = 60, sigma: float = 0.01) -> tuple[np.nda
     return np.column_stack([n_params, tokens]), loss * np.exp(rng.normal(0.0, sigma, n))
 
 
-def write_snapshot(path: Path, *, seed: int = 0, network: str = "dinov2-s", with_gfid: bool = False) -> Path:
+def write_snapshot(path: Path, *, seed: int = 0, network: str = "dinov2-s", with_gfid: bool = False,
+                   recon: str | None = None) -> Path:
     """A vtp snapshot (Parquet, vtp_snapshot_version=1): ae stagnates, vtp scales. The grid is a
     union of one-axis studies sharing a centre (B, 1e6): sizes S/B/L at 1e6 images, and 1e5/1e6/1e7
-    images at size B, like sweeps/mini.yaml."""
+    images at size B, like sweeps/mini.yaml. `recon` ("recon_fd" or "rfid") adds that reconstruction
+    metric (both families improve, ae faster), its noise from its own generator so the other columns
+    are the same as without it."""
     rng = np.random.default_rng(seed)
+    rng_recon = np.random.default_rng(seed + 1000)
     rows = []
     sizes = {"S": 2.0e6, "B": 8.0e6, "L": 3.2e7}
     grid = [(size, 1e6) for size in sizes] + [("B", 1e5), ("B", 1e7)]
@@ -59,6 +63,9 @@ def write_snapshot(path: Path, *, seed: int = 0, network: str = "dinov2-s", with
                     "metric.linear_probe": probe + rng.normal(0, 0.005),
                     "metric.tokenizer_flops": flops, "metric.tokenizer_params": n_params,
                 })
+                if recon:
+                    rfd = (2.0 + 30.0 * scale ** -0.4) if obj == "ae" else (4.0 + 30.0 * scale ** -0.25)
+                    rows[-1][f"metric.{recon}"] = rfd * np.exp(rng_recon.normal(0, 0.01))
     frame = pd.DataFrame(rows)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), b"vtp_snapshot_version": b"1"})

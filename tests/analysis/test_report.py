@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from analysis.laws import LawSettings
-from analysis.report import write_report
+from analysis.report import default_panels, write_report
 from analysis.table import choose_columns, load_table
 
 from .synth import write_snapshot
@@ -26,6 +26,16 @@ SETTINGS = LawSettings(n_boot=20, forms=("power", "loglinear"))
 def report_dir(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     table = load_table(write_snapshot(tmp / "snapshot.parquet"))
+    frame, cols = choose_columns(table)
+    write_report(table, frame, cols, tmp / "out", settings=SETTINGS)
+    return tmp / "out"
+
+
+@pytest.fixture(scope="module")
+def recon_report_dir(tmp_path_factory):
+    """A snapshot whose eval rows carry the reconstruction metric (vtp.stages.eval's recon_fd)."""
+    tmp = tmp_path_factory.mktemp("recon_report")
+    table = load_table(write_snapshot(tmp / "snapshot.parquet", recon="recon_fd"))
     frame, cols = choose_columns(table)
     write_report(table, frame, cols, tmp / "out", settings=SETTINGS)
     return tmp / "out"
@@ -57,6 +67,33 @@ def test_report_outputs(report_dir):
     assert "Frechet distance (dinov2-s)" in html and "gFID" not in html
     fits = json.loads((report_dir / "fits.json").read_text())
     assert set(fits) == {"training", "parameters", "data"}
+
+
+def test_reconstruction_panel_against_tokenizer_compute(recon_report_dir):
+    pngs = sorted(p.name for p in recon_report_dir.glob("*.png"))
+    assert pngs == ["data.png", "parameters.png", "reconstruction.png", "training.png"]
+    html = (recon_report_dir / "report.html").read_text()
+    assert html.count('src="data:image/png;base64,') == 4
+    # named for what it is: a distance over the generation metric's network, not rFID
+    assert "reconstruction Frechet distance (dinov2-s)" in html and "rFID" not in html
+    md = (recon_report_dir / "report.md").read_text()
+    assert "## Reconstruction scaling (y = reconstruction Frechet distance (dinov2-s) (`metric.recon_fd`), " \
+           "x = metric.tokenizer_flops)" in md
+    fits = json.loads((recon_report_dir / "fits.json").read_text())
+    assert set(fits) == {"training", "parameters", "data", "reconstruction"}
+    series = fits["reconstruction"]["series"]
+    # one line per tokenizer config, both families: 2 objectives x 5 (size, data) points of the grid
+    assert len(series) == 10 and {s["family"] for s in series} == {"ae", "vtp"}
+
+
+def test_reconstruction_panel_is_rfid_only_with_rfid(tmp_path):
+    table = load_table(write_snapshot(tmp_path / "snapshot.parquet", recon="rfid"))
+    frame, cols = choose_columns(table)
+    panels = {p.name: p for p in default_panels(table, frame, cols)}
+    assert panels["reconstruction"].columns.y == "metric.rfid" and panels["reconstruction"].columns.y_label == "rFID"
+    # snapshots from before the metric was logged (docs/mini's) get no reconstruction panel
+    plain = load_table(write_snapshot(tmp_path / "old.parquet"))
+    assert "reconstruction" not in {p.name for p in default_panels(plain, *choose_columns(plain))}
 
 
 CHECK_SCRIPT = """<script>
@@ -92,8 +129,10 @@ def test_missing_chromium_fails_in_ci_and_skips_elsewhere(monkeypatch, env, outc
         chromium_or_skip()
 
 
-def test_html_renders_every_figure_in_chromium(report_dir, tmp_path):
+@pytest.mark.parametrize("which, figures", [("report_dir", 3), ("recon_report_dir", 4)])
+def test_html_renders_every_figure_in_chromium(request, which, figures, tmp_path):
     chromium = chromium_or_skip()
+    report_dir = request.getfixturevalue(which)
     page = tmp_path / "check.html"
     page.write_text((report_dir / "report.html").read_text().replace("</body>", CHECK_SCRIPT))
     cmd = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -104,4 +143,4 @@ def test_html_renders_every_figure_in_chromium(report_dir, tmp_path):
     found = re.search(r'<pre id="imgcheck">(.*?)</pre>', proc.stdout)
     assert found, f"chromium gave no result (rc={proc.returncode}):\n{proc.stderr[-2000:]}"
     shown = json.loads(found.group(1))
-    assert shown == [True, True, True], shown
+    assert shown == [True] * figures, shown

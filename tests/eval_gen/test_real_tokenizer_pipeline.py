@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 import vtp.stages.eval as eval_stage
@@ -32,9 +33,10 @@ class Recorder:
         self.tags.update(t)
 
 
-def test_real_tokenizer_checkpoint_through_all_stages(tmp_path):
+@pytest.mark.parametrize("objective", ["ae", "clip+ae"])
+def test_real_tokenizer_checkpoint_through_all_stages(tmp_path, objective):
     tok_dir = tmp_path / "runs" / "tok"
-    cfg = from_dict(TokenizerTrainConfig, {"encoder": "cpu-xs", "objective": "ae", "image_size": 16, "patch_size": 4,
+    cfg = from_dict(TokenizerTrainConfig, {"encoder": "cpu-xs", "objective": objective, "image_size": 16, "patch_size": 4,
                                            "latent_dim": 8, "batch_size": 16, "budget_steps": 4, "unique_samples": 64,
                                            "checkpoints": [40], "log_every": 100})
     train(cfg, run_dir=tok_dir, device="cpu", log=lambda s: None)
@@ -52,7 +54,12 @@ def test_real_tokenizer_checkpoint_through_all_stages(tmp_path):
     dit_stage.run(ctx("dit", {"steps": 5, "batch_size": 8}))
     rec = Recorder()
     eval_stage.run(ctx("eval", {"num_samples": 20, "steps": 2, "reference_images": 50, "feature_net": FEAT,
-                                  "probe_train_images": 100, "probe_test_images": 50}, rec))
+                                  "probe_train_images": 100, "probe_test_images": 50, "recon_images": 40}, rec))
     assert torch.isfinite(torch.tensor(rec.metrics["gen_fd"]))
     assert rec.metrics["tokenizer_flops"] == info["flops"] > 0
     assert rec.metrics["tokenizer_samples_seen"] == info["samples_seen"] > 0 and rec.metrics["tokenizer_params"] == info["encoder_params"]
+    held_out = {"recon_psnr", "recon_ssim", "recon_fd", "oracle_accuracy_real", "oracle_accuracy_recon"}
+    # zero-shot accuracy only where the objective trains the text tower (class names from the data)
+    assert held_out | {"linear_probe"} <= set(rec.metrics)
+    assert ("zero_shot_accuracy" in rec.metrics) == (objective == "clip+ae")
+    assert all(torch.isfinite(torch.tensor(rec.metrics[k])) for k in held_out)

@@ -97,13 +97,23 @@ def test_pipeline_logs_the_agreed_metrics(sweep):
     assert d["steps"] == 20 and (root / "runs" / "dit" / "dit_ema.pt").is_file()
 
     rec = Recorder()
-    out = eval_stage.run(ctx(root, "eval", {"num_samples": 40, "steps": 3, "reference_images": 100, "feature_net": FEAT,
-                                            "precision_recall": True,
-                                            "probe_train_images": 0},  # the stand-in has no features()
-                             {"tokenizer": tok_dir, "extract": ext_dir, "dit": root / "runs" / "dit"}, rec))
+    eval_cfg = {"num_samples": 40, "steps": 3, "reference_images": 100, "feature_net": FEAT, "precision_recall": True,
+                "probe_train_images": 0,  # the stand-in has no features()
+                "recon_images": 30}
+    parents = {"tokenizer": tok_dir, "extract": ext_dir, "dit": root / "runs" / "dit"}
+    out = eval_stage.run(ctx(root, "eval", eval_cfg, parents, rec))
     assert rec.tags["gen_fd_network"].startswith("shapes-cnn-") and rec.params["gen_fd_network"] == rec.tags["gen_fd_network"]
     assert set(rec.metrics) == {"gen_fd", "gen_fd_network_accuracy", "oracle_accuracy", "tokenizer_flops",
-                                "tokenizer_params", "tokenizer_samples_seen", "precision", "recall"}
+                                "tokenizer_params", "tokenizer_samples_seen", "precision", "recall",
+                                "recon_psnr", "recon_ssim", "recon_fd", "oracle_accuracy_real", "oracle_accuracy_recon"}
+    # the stand-in keeps 8 of 48 dimensions per patch: a real but lossy reconstruction
+    assert 5 < rec.metrics["recon_psnr"] < 60 and 0 < rec.metrics["recon_ssim"] < 1 and rec.metrics["recon_fd"] > 0
+    assert 0 <= rec.metrics["oracle_accuracy_recon"] <= 1 and 0 <= rec.metrics["oracle_accuracy_real"] <= 1
+    # the held-out metrics come after the others and change none of them
+    without = Recorder()
+    eval_stage.run(ctx(root, "eval", {**eval_cfg, "recon_images": 0}, parents, without))
+    assert without.metrics == {k: v for k, v in rec.metrics.items() if k in without.metrics}
+    assert not {"recon_psnr", "recon_fd", "oracle_accuracy_recon"} & set(without.metrics)
     assert rec.metrics["tokenizer_flops"] == 1.5e12 and rec.metrics["tokenizer_params"] == 12345
     assert rec.metrics["gen_fd"] > 0 and 0 <= rec.metrics["oracle_accuracy"] <= 1
     assert out["gen_fd"] == rec.metrics["gen_fd"]
@@ -121,9 +131,10 @@ def test_eval_with_unverified_inception_weights_is_not_called_gfid(sweep, tmp_pa
     rec = Recorder()
     eval_stage.run(ctx(root, "eval", {"num_samples": 6, "steps": 2, "reference_images": 20, "feature_net": FEAT,
                                       "inception_weights": str(weights), "inception_reference_images": 6,
-                                      "probe_train_images": 0},
+                                      "probe_train_images": 0, "recon_images": 6},
                        {"tokenizer": tok_dir, "extract": ext_dir, "dit": root / "runs" / "dit"}, rec))
     assert "gfid" not in rec.metrics and rec.metrics["inception_fd"] >= 0
+    assert "rfid" not in rec.metrics and rec.metrics["inception_recon_fd"] >= 0  # the reconstruction twin
     assert rec.tags["inception_network"].startswith("inception-v3-fid-unverified-")
 
 

@@ -39,13 +39,20 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0, window: int 
 
 
 @torch.no_grad()
+def reconstruct(model, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """decode(encode(x)) clamped to [-1, 1], on the CPU, for (N, 3, H, W) images in [-1, 1]."""
+    first = next(iter(model.parameters()), None)  # a parameter-free stand-in model lives on the CPU
+    device = first.device if first is not None else torch.device("cpu")
+    out = [model.decode(model.encode(images[i : i + batch_size].to(device))).clamp(-1, 1).float().cpu()
+           for i in range(0, images.shape[0], batch_size)]
+    return torch.cat(out)  # (N, 3, H, W)
+
+
+def pixel_metrics(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, float]:
+    """Mean PSNR (dB) and SSIM of reconstructions `x_hat` against originals `x`, both in [-1, 1]."""
+    return {"recon_psnr": float(psnr(x_hat, x).mean()), "recon_ssim": float(ssim(x_hat, x).mean())}
+
+
 def reconstruction_metrics(model, images: torch.Tensor, batch_size: int = 64) -> dict[str, float]:
     """Mean PSNR / SSIM of decode(encode(x)) over `images` (N, 3, H, W) in [-1, 1]."""
-    device = next(model.parameters()).device
-    p, s = [], []
-    for i in range(0, images.shape[0], batch_size):
-        x = images[i : i + batch_size].to(device)
-        x_hat = model.decode(model.encode(x)).clamp(-1, 1)
-        p.append(psnr(x_hat, x))
-        s.append(ssim(x_hat, x))
-    return {"rec_psnr": float(torch.cat(p).mean()), "rec_ssim": float(torch.cat(s).mean())}
+    return pixel_metrics(reconstruct(model, images, batch_size), images)

@@ -83,6 +83,9 @@ class EvalConfig:
     probe_train_images: int = 2000
     probe_test_images: int = 1000
     precision_recall: bool = False  # k-NN precision/recall (k=3) against num_samples real images
+    # held-out real probe images (never trained on) for the reconstruction metrics and the oracle's
+    # controls, see vtp.stages.eval
+    recon_images: int = 1000  # recon_psnr/ssim/fd, rfid, oracle_accuracy_real/recon; 0 = skip
     seed: int = 0
 
     def validate(self) -> None:
@@ -91,3 +94,5 @@ class EvalConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.num_samples < 2:
             raise ValueError("num_samples must be >= 2 for a covariance")
+        if self.recon_images < 0 or self.recon_images == 1:
+            raise ValueError(f"recon_images must be 0 (skip) or >= 2 for a covariance, got {self.recon_images}")

@@ -7,6 +7,13 @@ weights file was given by path (checked by its sha256), and `tokenizer_flops` / 
 `tokenizer_samples_seen` copied from the checkpoint json; optionally `precision` / `recall`
 (Kynkaanniemi et al. 2019) over the fallback network's features. With weights that are not the standard file
 the Inception distance is logged as `inception_fd` with the tag `inception_network`, never as gfid.
+
+On `recon_images` held-out real probe images (see `heldout_probe_images`; vtp.eval.heldout): `recon_psnr`,
+`recon_ssim`, `recon_fd` (real vs decode(encode(real)) over the `gen_fd_network`), `rfid` or
+`inception_recon_fd` (the same over Inception, named like gfid / inception_fd), the oracle controls
+`oracle_accuracy_real` and `oracle_accuracy_recon` (the oracle's accuracy on the real images and on
+their reconstructions, beside the samples' `oracle_accuracy`), and `zero_shot_accuracy` when the
+tokenizer was trained with CLIP; `linear_probe` is the bottleneck probe (vtp.eval.probe).
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ import numpy as np
 import torch
 
 from vtp.config import ConfigError, from_dict, to_dict
+from vtp.data.synthetic import class_names
 from vtp.eval.features import load_or_train_feature_net, render_batch
 from vtp.eval.frechet import RunningStats, frechet_distance
+from vtp.eval.heldout import heldout_metrics
 from vtp.eval.precision_recall import precision_recall
 from vtp.eval.refstats import synthetic_reference_stats
 from vtp.eval.sampling import class_velocity, sample
@@ -55,11 +64,30 @@ def _stats(fn, images: torch.Tensor, dim: int, batch: int = 250) -> RunningStats
     return st
 
 
+def feature_network(cfg: EvalConfig, *, image_size: int, dataset_seed: int, cache: Path):
+    """The fallback feature network (and oracle) every Frechet distance of this stage uses."""
+    fcfg = dataclasses.replace(cfg.feature_net, image_size=image_size, dataset_seed=dataset_seed)
+    return load_or_train_feature_net(fcfg, cache)
+
+
+# Held-out probe images start here in the built-in stream (sample i is a pure function of (seed, i),
+# any i): every stage trains on a prefix [0, n) of it (tokenizer and decoder: unique_samples, up to
+# 1e8 in sweeps/; extract: num_images; the feature net: train_samples), and the linear probe (10M)
+# and the feature net's held-out split (50M) sit far below 1e12, so these images are none of those.
+HELDOUT_OFFSET = 10**12
+
+
+def heldout_probe_images(n: int, *, image_size: int, dataset_seed: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(images (n, 3, H, W) in [-1, 1], labels (n,), class names) of real probe images that no stage
+    trained on. The built-in shapes: n images of the unbounded stream from HELDOUT_OFFSET."""
+    images, labels = render_batch(HELDOUT_OFFSET, n, image_size=image_size, seed=dataset_seed)
+    return images, labels, class_names()
+
+
 def evaluate(images: torch.Tensor, labels: torch.Tensor, *, cfg: EvalConfig, dataset_seed: int, cache: Path) -> tuple[dict, dict]:
     """(metrics, tags) for generated images on the built-in dataset."""
     size = images.shape[-1]
-    fcfg = dataclasses.replace(cfg.feature_net, image_size=size, dataset_seed=dataset_seed)
-    net = load_or_train_feature_net(fcfg, cache)
+    net = feature_network(cfg, image_size=size, dataset_seed=dataset_seed, cache=cache)
     model = net.model
     mu_r, cov_r = synthetic_reference_stats(
         model.features, network_id=net.content_hash, dim=model.feature_dim, image_size=size,
@@ -93,6 +121,18 @@ def evaluate(images: torch.Tensor, labels: torch.Tensor, *, cfg: EvalConfig, dat
     return metrics, tags
 
 
+def evaluate_heldout(tokenizer, *, cfg: EvalConfig, image_size: int, dataset_seed: int, cache: Path) -> dict:
+    """Reconstruction metrics and oracle controls on `cfg.recon_images` held-out real probe images."""
+    images, labels, names = heldout_probe_images(cfg.recon_images, image_size=image_size, dataset_seed=dataset_seed)
+    net = feature_network(cfg, image_size=image_size, dataset_seed=dataset_seed, cache=cache)
+    inception = None
+    if cfg.inception_weights:
+        from vtp.eval.inception import load_fid_inception
+
+        inception = load_fid_inception(cfg.inception_weights)
+    return heldout_metrics(tokenizer, images, labels, oracle=net.model, class_names=names, inception=inception)
+
+
 def run(ctx: RunContext) -> dict:
     cfg = from_dict(EvalConfig, dict(ctx.config), where=f"run {ctx.key} config", key="eval")
     for p in ("extract", "dit"):
@@ -116,6 +156,9 @@ def run(ctx: RunContext) -> dict:
         metrics["linear_probe"] = synthetic_linear_probe(
             tokenizer, image_size=images.shape[-1], n_train=cfg.probe_train_images,
             n_test=cfg.probe_test_images, seed=manifest["config"]["dataset_seed"])
+    if cfg.recon_images > 0:  # after the existing metrics: their values and RNG draws stay as they were
+        metrics.update(evaluate_heldout(tokenizer, cfg=cfg, image_size=images.shape[-1],
+                                        dataset_seed=manifest["config"]["dataset_seed"], cache=cache))
     for src, dst in (("flops", "tokenizer_flops"), ("encoder_params", "tokenizer_params"),
                      ("samples_seen", "tokenizer_samples_seen")):
         if src in info:
