@@ -22,18 +22,23 @@ from vtp.data.imageio import decode
 class ParquetImageText(torch.utils.data.Dataset):
     def __init__(
         self, path: str | Path, *, image_size: int, num_samples: int | None = None, seed: int = 0,
-        image_column: str = "image", caption_column: str = "caption",
+        image_column: str = "image", caption_column: str = "caption", label_column: str = "label",
+        classes: tuple[str, ...] = (),
     ):
+        """`caption_column=""`: a store without captions (a probe set); `classes`: the label column's
+        class names (vtp.data.source.describe), which also maps a column of names to indices."""
         path = Path(path)
         self.shards = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
         if not self.shards or not self.shards[0].exists():
             raise FileNotFoundError(f"{path}: no parquet shards found")
         self.image_size, self.image_column, self.caption_column = image_size, image_column, caption_column
+        self.label_column, self.classes = label_column, list(classes)
+        self._class_index = {c: i for i, c in enumerate(classes)}
         counts = []
         for shard in self.shards:
             meta = pq.ParquetFile(shard)
             names = meta.schema_arrow.names
-            for col in (image_column, caption_column):
+            for col in (image_column, caption_column) if caption_column else (image_column,):
                 if col not in names:
                     raise ValueError(f"{shard}: column {col!r} missing; columns are: {', '.join(names)}")
             counts.append(meta.metadata.num_rows)
@@ -70,4 +75,9 @@ class ParquetImageText(torch.utils.data.Dataset):
             self.corrupt_count += 1
             warnings.warn(f"{self.shards[0].parent}: row {self.rows[i]}: unreadable image skipped ({e})", stacklevel=2)
             return None
-        return image, str(row[self.caption_column]), int(row.get("label", -1) if row.get("label") is not None else -1)
+        return image, str(row[self.caption_column]) if self.caption_column else "", self._label(row.get(self.label_column))
+
+    def _label(self, raw: object) -> int:
+        if raw is None:
+            return -1
+        return self._class_index[raw] if isinstance(raw, str) else int(raw)
