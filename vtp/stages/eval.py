@@ -7,6 +7,12 @@ weights file was given by path (checked by its sha256), and `tokenizer_flops` / 
 `tokenizer_samples_seen` copied from the checkpoint json; optionally `precision` / `recall`
 (Kynkaanniemi et al. 2019) over the fallback network's features. With weights that are not the standard file
 the Inception distance is logged as `inception_fd` with the tag `inception_network`, never as gfid.
+
+Everything real comes from the probe set the extract run encoded (`dataset`, or the extract run's own):
+the built-in shapes by default, or an ImageFolder / Parquet store whose classes the DiT conditions on.
+The fallback network (`shapes-cnn-<sha8>` / `probe-cnn-<sha8>`, the sha256 of its weights file) is
+trained on it; reference statistics are keyed by the probe set's fingerprint and the network's hash.
+Its fingerprint is tagged (`dataset.*`) and unreadable images are counted (`corrupt_images`).
 """
 
 from __future__ import annotations
