@@ -102,6 +102,7 @@ def test_a_sufficient_dataset_passes_and_is_listed_once(tmp_path):
     check(need, where="s.yaml", key="k")
     (root / "sky" / "000.png").unlink()  # listed once per plan: the memo answers
     check(need, where="s.yaml", key="k")
+    check(DataNeed("dataset", folder_cfg(root), images=9), where="s.yaml", key="k")  # another stage: same listing
     assert problems(need) is not None  # a fresh check sees the change
     assert problems(DataNeed("dataset", DatasetConfig(), images=10**12)) is None  # the built-in stream
 

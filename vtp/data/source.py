@@ -128,23 +128,30 @@ def parquet_columns(cfg: DatasetConfig) -> dict[str, list[str]]:
     return {str(s): pq.ParquetFile(s).schema_arrow.names for s in list_shards(str(cfg.path))}
 
 
-def problems(need: DataNeed) -> str | None:
+def _inventory(cfg: DatasetConfig) -> tuple[DataListing, dict[str, list[str]]] | str:
+    """(listing without file sizes, Parquet columns per shard), or why the data cannot be read."""
+    try:
+        return describe(cfg, sizes=False), parquet_columns(cfg) if cfg.kind == "parquet" else {}
+    except DataError as e:
+        return str(e)
+    except OSError as e:  # an unreadable folder, a .parquet that is not Parquet
+        return f"{cfg.path}: cannot be read ({e})"
+
+
+def problems(need: DataNeed, inventory: tuple[DataListing, dict[str, list[str]]] | str | None = None) -> str | None:
     """Why `need.dataset` cannot serve the stage (the message starts with the path), or None."""
     cfg = need.dataset
     if cfg.kind == "synthetic":
         return None  # the built-in stream: any number of labelled, captioned images
-    try:
-        listing = describe(cfg, sizes=False)
-        if cfg.kind == "parquet":
-            wanted = [cfg.image_column] + [cfg.caption_column] * need.captions + [cfg.label_column] * need.labels
-            for shard, names in parquet_columns(cfg).items():
-                missing = [c for c in wanted if c not in names]
-                if missing:
-                    return f"{shard}: column {missing[0]!r} missing; columns are: {', '.join(names)}"
-    except DataError as e:
-        return str(e)
-    except OSError as e:  # unreadable folder, a .parquet that is not Parquet
-        return f"{cfg.path}: cannot be read ({e})"
+    inventory = inventory if inventory is not None else _inventory(cfg)
+    if isinstance(inventory, str):
+        return inventory
+    listing, columns = inventory
+    wanted = [cfg.image_column] + [cfg.caption_column] * need.captions + [cfg.label_column] * need.labels
+    for shard, names in columns.items():
+        missing = [c for c in wanted if c not in names]
+        if missing:
+            return f"{shard}: column {missing[0]!r} missing; columns are: {', '.join(names)}"
     if listing.num_images < need.images:
         return f"{cfg.path}: holds {listing.num_images} images, the stage needs {need.images}"
     return None
@@ -155,11 +162,13 @@ class DataCheck:
     once per plan however many runs share it."""
 
     def __init__(self) -> None:
-        self._seen: dict[Any, str | None] = {}
+        self._seen: dict[Any, Any] = {}  # need -> problem or None; dataset -> its inventory
 
     def __call__(self, need: DataNeed, *, where: Any, key: str) -> None:
         if need not in self._seen:
-            self._seen[need] = problems(need)
+            if need.dataset.kind != "synthetic" and need.dataset not in self._seen:  # one listing per dataset
+                self._seen[need.dataset] = _inventory(need.dataset)
+            self._seen[need] = problems(need, self._seen.get(need.dataset))
         if self._seen[need]:
             raise ConfigError(where, f"{key}.{need.field}", str(self._seen[need]))
 
