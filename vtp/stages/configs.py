@@ -80,9 +80,8 @@ class ExtractConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    # the probe set, as the extract stage's; None = the extract run's own (from its latents.json).
-    # Given, it is checked at plan time and must be the extract run's data (same fingerprint).
-    dataset: DatasetConfig | None = None
+    # Given, the probe set is checked at plan time and must be the extract run's data (same fingerprint).
+    dataset: DatasetConfig | None = None  # the probe set, as extract's; None = the extract run's own (its latents.json)
     num_samples: int = 2000
     sampler: Literal["euler", "heun"] = "euler"
     steps: int = 50
@@ -91,9 +90,8 @@ class EvalConfig:
     reference_images: int = 5000
     inception_weights: str = ""  # path to pytorch-fid's pt_inception-2015-12-05-6726825d.pth; "" = skip
     inception_reference_images: int = 10000
-    # a reference batch .npz (the ADM evaluation suite's `mu` (2048,) / `sigma` (2048, 2048), e.g.
-    # VIRTUAL_imagenet256_labeled.npz) by local path, instead of statistics of the probe set's images
-    inception_reference: str = ""
+    # e.g. the ADM suite's VIRTUAL_imagenet256_labeled.npz; its shapes are checked at plan time
+    inception_reference: str = ""  # reference batch .npz (mu (2048,), sigma (2048, 2048)) by path; "" = the probe set's images
     feature_net: FeatureNetConfig = field(default_factory=FeatureNetConfig)
     cache_dir: str = ""  # "" = <sweep folder>/cache (run dirs are <sweep>/runs/<key>)
     # bottleneck linear probe of the same checkpoint (understanding, the paper's scaling metric),
