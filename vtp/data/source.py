@@ -51,13 +51,13 @@ def list_imagefolder(root: str | Path) -> tuple[list[str], list[tuple[str, int]]
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
         raise DataError(f"{root}: no class sub-folders (expected root/<class>/<image>)")
-    files = sorted(
-        (p.relative_to(root).as_posix(), i)
-        for i, c in enumerate(classes)
-        for p in (root / c).rglob("*")
-        if p.suffix.lower() in EXTENSIONS
-    )
-    return classes, files
+    files = []
+    for i, c in enumerate(classes):
+        # os.walk and plain strings: ~10x faster than Path.rglob on ImageNet's 1.28M files (plan lists them)
+        for folder, _, names in os.walk(os.path.join(root, c)):
+            rel = os.path.relpath(folder, root).replace(os.sep, "/")
+            files += [(f"{rel}/{n}", i) for n in names if os.path.splitext(n)[1].lower() in EXTENSIONS]
+    return classes, sorted(files)
 
 
 def list_shards(path: str | Path) -> list[Path]:
