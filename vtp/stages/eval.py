@@ -145,9 +145,9 @@ def run(ctx: RunContext) -> dict:
     tokenizer = tokenizer.to(device)
     dit = load_dit_ema(dit_dir / "dit_ema.pt", map_location=device)
     ctx.progress(0, 3, "phases")  # sample, score (the sweep's first eval also trains the feature net), probe
+    probe = probe_set(cfg, manifest, where=f"run {ctx.key} config")  # before sampling: a mismatch fails at once
     images, labels = generate(dit, tokenizer, manifest, cfg, device)
     ctx.progress(1, 3, "phases")
-    probe = probe_set(cfg, manifest, where=f"run {ctx.key} config")
     metrics, tags = evaluate(images, labels, cfg=cfg, probe=probe, cache=cache)
     ctx.progress(2, 3, "phases")
     if cfg.probe_train_images > 0:
