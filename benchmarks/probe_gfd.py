@@ -81,7 +81,7 @@ def real_floor(eval_cfg: dict, image_size: int, cache: Path) -> tuple[float, obj
     ecfg = from_dict(eval_stage.EvalConfig, eval_cfg)
     fcfg = FeatureNetConfig(**{**ecfg.feature_net.__dict__, "image_size": image_size})
     net = load_or_train_feature_net(fcfg, cache)
-    mu, cov = synthetic_reference_stats(net.model.features, network_id=net.content_hash, dim=net.model.feature_dim,
+    mu, cov = synthetic_reference_stats(net.model.features, network_id=net.weights_sha256, dim=net.model.feature_dim,
                                         image_size=image_size, dataset_seed=0, num_images=ecfg.reference_images,
                                         cache_dir=cache)
     x, _ = render_batch(60_000_000, ecfg.num_samples, image_size=image_size, seed=0)

@@ -1,4 +1,5 @@
 import dataclasses
+import hashlib
 
 import numpy as np
 import pytest
@@ -36,11 +37,13 @@ def test_feature_net_is_deterministic_and_cached(tmp_path):
     for (k, va), vb in zip(a.model.state_dict().items(), first.model.state_dict().values()):
         assert torch.equal(va, vb), k
     assert a.heldout_accuracy == first.heldout_accuracy and 0 <= a.heldout_accuracy <= 1
-    assert a.name == f"shapes-cnn-{TINY.content_hash()[:8]}"
     assert TINY.content_hash() != dataclasses.replace(TINY, seed=1).content_hash()
-    assert (tmp_path / f"featnet-{TINY.content_hash()}.pt").is_file()
+    saved = tmp_path / f"featnet-{TINY.content_hash()}.pt"
+    assert saved.is_file()
+    # the name carries the sha256 of the saved weights file, not of the recipe
+    assert first.name == f"shapes-cnn-{hashlib.sha256(saved.read_bytes()).hexdigest()[:8]}"
     again = load_or_train_feature_net(TINY, tmp_path)  # from the cache
-    assert again.heldout_accuracy == first.heldout_accuracy
+    assert again.heldout_accuracy == first.heldout_accuracy and again.name == first.name
     x = torch.rand(3, 3, 16, 16) * 2 - 1
     assert torch.equal(again.model.features(x), first.model.features(x))
 

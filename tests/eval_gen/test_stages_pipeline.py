@@ -12,6 +12,7 @@ from torch import nn
 
 import vtp.stages.eval as eval_stage
 import vtp.stages.extract as extract_stage
+from vtp.data.synthetic import render_batch
 from vtp.eval.inception import fid_inception_v3
 from vtp.jobs.context import RunContext
 from vtp.stages import dit as dit_stage
@@ -84,7 +85,7 @@ def test_pipeline_logs_the_agreed_metrics(sweep):
     manifest = json.loads((ext_dir / "latents.json").read_text())
     assert len(manifest["shards"]) == 3 and len(manifest["mean"]) == 8
     lat, lab = extract_stage.load_shards(ext_dir)
-    assert torch.allclose(lat[:50], PatchTokenizer().encode(extract_stage.render_batch(0, 50, image_size=16, seed=0)[0]),
+    assert torch.allclose(lat[:50], PatchTokenizer().encode(render_batch(0, 50, image_size=16, seed=0)[0]),
                           atol=1e-5)
     # a requeued job finds its shards and writes the same manifest
     mtime = (ext_dir / "shards" / "00000.pt").stat().st_mtime_ns

@@ -94,8 +94,20 @@ def test_cli_launch_of_a_malformed_spec_creates_nothing(tmp_path, capsys, name, 
     assert not root.exists()
 
 
+CLUSTER_SPECS = ("compute.yaml", "params.yaml", "data.yaml")  # their data lives on the cluster only
+
+
 def test_shipped_sweeps_pass_the_stage_config_check():
     from vtp.sweep.runs import expand
 
     for path in sorted((Path(__file__).parents[2] / "sweeps").glob("*.yaml")):
-        assert expand(load_sweep(path), "test"), path
+        # the cluster specs' datasets are not on this machine: their configs are checked, their data not
+        assert expand(load_sweep(path), "test", check_data=path.name not in CLUSTER_SPECS), path
+
+
+def test_cluster_specs_name_their_missing_data_without_the_preview_flag():
+    from vtp.sweep.runs import expand
+
+    path = Path(__file__).parents[2] / "sweeps" / "compute.yaml"
+    with pytest.raises(ConfigError, match=r"compute.yaml: stages\[0\].config.dataset: /datasets/datacomp/shards: does not exist"):
+        expand(load_sweep(path), "test")

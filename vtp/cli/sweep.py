@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("--retry-failed", action="store_true", help="also rerun runs that raised an exception")
         if name == "plan":
             c.add_argument("--limit", type=int, default=None, help="show at most this many rows")
+            c.add_argument("--no-data-check", action="store_true",
+                           help="do not list the datasets (preview a cluster spec away from its data)")
         else:
             c.add_argument("--wait", action="store_true", help="block with a live table until all runs end")
             c.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many s")
@@ -132,7 +134,8 @@ def _main(argv: list[str] | None) -> int:
     try:
         if args.command == "plan":
             t0 = time.perf_counter()
-            planned = plan(load_sweep(args.spec, args.overrides), retry_failed=args.retry_failed)
+            planned = plan(load_sweep(args.spec, args.overrides), retry_failed=args.retry_failed,
+                           check_data=not args.no_data_check)
             print(format_table(planned, limit=args.limit))
             print(f"({len(planned)} runs, planned in {time.perf_counter() - t0:.2f} s)")
             return 0

@@ -14,8 +14,7 @@ from pathlib import Path
 import torch
 
 from vtp.data.imageio import decode
-
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+from vtp.data.source import list_imagefolder
 
 
 class ImageFolderCaptions(torch.utils.data.Dataset):
@@ -23,15 +22,7 @@ class ImageFolderCaptions(torch.utils.data.Dataset):
         self.root, self.image_size = Path(root), image_size
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: image folder not found")
-        classes = sorted(p.name for p in self.root.iterdir() if p.is_dir())
-        if not classes:
-            raise ValueError(f"{self.root}: no class sub-folders (expected root/<class>/<image>)")
-        files = sorted(
-            (p.relative_to(self.root).as_posix(), i)
-            for i, c in enumerate(classes)
-            for p in (self.root / c).rglob("*")
-            if p.suffix.lower() in EXTENSIONS
-        )
+        classes, files = list_imagefolder(self.root)  # the listing the planner checks and stages fingerprint
         if num_samples is not None and num_samples > len(files):
             raise ValueError(f"{self.root}: asked for {num_samples} samples, the folder has {len(files)}")
         perm = torch.randperm(len(files), generator=torch.Generator().manual_seed(seed)).tolist()

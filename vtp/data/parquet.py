@@ -1,6 +1,6 @@
 """Image-text Parquet shards (DataComp/webdataset-to-parquet style): one row per sample with the
 encoded image bytes (a binary column, or a struct with a `bytes` field as written by HF datasets)
-and a caption; an optional integer `label` column.
+and a caption; an optional label column (integers, or class names mapped by `classes`).
 
 `path` is one .parquet file or a folder of them (sorted). The subset of size n is the first n rows
 of one seeded permutation of all rows (nested prefixes). Corrupt images are counted and skipped
@@ -40,10 +40,13 @@ EXACT_PERMUTATION_LIMIT = 1 << 24
 class ParquetImageText(torch.utils.data.Dataset):
     def __init__(
         self, path: str | Path, *, image_size: int, num_samples: int | None = None, seed: int = 0,
-        image_column: str = "image", caption_column: str = "caption",
+        image_column: str = "image", caption_column: str = "caption", label_column: str = "label",
+        classes: tuple[str, ...] = (),
         cache_row_groups: int = 4, cache_bytes: int = 256 << 20, open_files: int = 16,
         exact_permutation_limit: int = EXACT_PERMUTATION_LIMIT,
     ):
+        """`caption_column=""`: a store without captions (a probe set); `classes`: the label column's
+        class names (vtp.data.source.describe), which also maps a column of names to indices."""
         path = Path(path)
         self.path = path
         self.shards = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
@@ -51,6 +54,8 @@ class ParquetImageText(torch.utils.data.Dataset):
             raise FileNotFoundError(f"{path}: no parquet shards found")
         self.image_size, self.image_column, self.caption_column = image_size, image_column, caption_column
         self.seed = seed
+        self.label_column, self.classes = label_column, list(classes)
+        self._class_index = {c: i for i, c in enumerate(classes)}
         self.cache_row_groups, self.cache_bytes, self.open_files = max(1, cache_row_groups), cache_bytes, max(1, open_files)
         self._index_row_groups(image_column, caption_column)
         total = int(self.rg_starts[-1])
@@ -72,10 +77,10 @@ class ParquetImageText(torch.utils.data.Dataset):
         for s, shard in enumerate(self.shards):
             with pq.ParquetFile(shard) as f:
                 names = f.schema_arrow.names
-                for col in (image_column, caption_column):
+                for col in (image_column, caption_column) if caption_column else (image_column,):
                     if col not in names:
                         raise ValueError(f"{shard}: column {col!r} missing; columns are: {', '.join(names)}")
-                self._has_label.append("label" in names)
+                self._has_label.append(self.label_column in names)
                 meta = f.metadata
                 for g in range(meta.num_row_groups):
                     sizes.append(meta.row_group(g).num_rows)
@@ -118,7 +123,8 @@ class ParquetImageText(torch.utils.data.Dataset):
         key = (int(self.rg_shard[g]), int(self.rg_number[g]))
         table = self._groups.pop(key, None)
         if table is None:
-            cols = [self.image_column, self.caption_column] + (["label"] if self._has_label[key[0]] else [])
+            cols = [self.image_column] + ([self.caption_column] if self.caption_column else []) + (
+                [self.label_column] if self._has_label[key[0]] else [])
             # one thread: a single small row group gains nothing from a pool (~8 % faster here), and
             # DataLoader workers already run in parallel
             table = self._file(key[0]).read_row_group(key[1], columns=cols, use_threads=False)
@@ -150,5 +156,9 @@ class ParquetImageText(torch.utils.data.Dataset):
             self.corrupt_count += 1
             warnings.warn(f"{shard}: global row {global_row}: unreadable image skipped ({e})", stacklevel=2)
             return None
-        label = row.get("label")
-        return image, str(row[self.caption_column]), int(label) if label is not None else -1
+        return image, str(row[self.caption_column]) if self.caption_column else "", self._label(row.get(self.label_column))
+
+    def _label(self, raw: object) -> int:
+        if raw is None:
+            return -1
+        return self._class_index[raw] if isinstance(raw, str) else int(raw)

@@ -120,6 +120,13 @@ def render(index: int, *, image_size: int = 32, seed: int = 0) -> Sample:
     return Sample(torch.from_numpy(img), caption, label)
 
 
+def render_batch(start: int, n: int, *, image_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples start..start+n of the stream `seed`: (images (n, 3, H, W), labels (n,))."""
+    samples = [render(start + i, image_size=image_size, seed=seed) for i in range(n)]
+    x = torch.stack([s.image for s in samples])  # (n, 3, H, W)
+    return x, torch.tensor([s.label for s in samples])
+
+
 class SyntheticShapes(torch.utils.data.Dataset):
     """The first `num_samples` samples of the stream `seed` (the data axis is this prefix length)."""
 

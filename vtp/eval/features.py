@@ -1,17 +1,23 @@
-"""The documented fallback feature network for the built-in dataset, and its oracle classifier.
+"""The documented fallback feature network, trained on the probe set, and its oracle classifier.
 
-Standard FID needs Inception weights we may not download. For `vtp.data.synthetic.SyntheticShapes`
-we instead train a small CNN to classify the 20 (shape, colour) classes, deterministically from a
-config (seeded init, fixed data, fixed order), and use its penultimate activations as features for a
-Frechet distance ("gen_fd" with `gen_fd_network = shapes-cnn-<hash8>`) and its argmax as the oracle
-that checks whether a generated image shows the class it was conditioned on. The trained net is
-cached under the content hash of its config; its held-out accuracy (on a disjoint index range of the
-same stream) is stored beside it and reported with every figure that uses it.
+Standard FID needs Inception weights we may not download. We instead train a small CNN to classify
+the probe set's classes (the built-in shapes: 20 (shape, colour) classes; a real ImageFolder or
+Parquet probe set: its own classes), deterministically from a config (seeded init, fixed data, fixed
+order), and use its penultimate activations as features for a Frechet distance ("gen_fd") and its
+argmax as the oracle that checks whether a generated image shows the class it was conditioned on.
+
+The trained net is cached under the content hash of its config (and of the probe set's fingerprint
+for real data). Its name, `gen_fd_network = shapes-cnn-<sha8>` (built-in shapes) or
+`probe-cnn-<sha8>` (a real probe set), carries the sha256 of its saved weights file, and reference
+statistics are keyed by that hash: a retrained network is never scored against stale statistics.
+Its held-out accuracy (a disjoint index range: the far end of the stream, or the last images of the
+probe set's seeded order) is stored beside it and reported with every figure that uses it.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vtp.config import to_dict
-from vtp.data.synthetic import NUM_CLASSES, render
+from vtp.data.synthetic import NUM_CLASSES, render_batch  # render_batch: imported from here elsewhere
+from vtp.data.sets import LabelledImages
 from vtp.eval.feature_config import FeatureNetConfig
 
 
@@ -53,17 +60,13 @@ class FeatureNet:
 
     model: ShapesCNN
     heldout_accuracy: float
-    content_hash: str
+    content_hash: str  # of its recipe (and data): the cache key
+    weights_sha256: str = ""  # of its saved weights file: its identity in names and statistics keys
+    family: str = "shapes"  # "probe" when trained on a real probe set
 
     @property
     def name(self) -> str:
-        return f"shapes-cnn-{self.content_hash[:8]}"
-
-
-def render_batch(start: int, n: int, *, image_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    samples = [render(start + i, image_size=image_size, seed=seed) for i in range(n)]
-    x = torch.stack([s.image for s in samples])  # (n, 3, H, W)
-    return x, torch.tensor([s.label for s in samples])
+        return f"{self.family}-cnn-{self.weights_sha256[:8]}"
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> float:
@@ -72,23 +75,35 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return (pred == y).float().mean().item()
 
 
-def train_feature_net(cfg: FeatureNetConfig) -> FeatureNet:
-    """Train from scratch; deterministic for a given config (and torch build / thread count)."""
-    x, y = render_batch(0, cfg.train_samples, image_size=cfg.image_size, seed=cfg.dataset_seed)
+def _real(probe: LabelledImages | None) -> bool:
+    return probe is not None and probe.cfg.kind != "synthetic"
+
+
+def train_feature_net(cfg: FeatureNetConfig, probe: LabelledImages | None = None) -> FeatureNet:
+    """Train from scratch; deterministic for a given config (and torch build / thread count). On a
+    real `probe` set: its first `train_samples` images, held out: its last `heldout_samples`."""
+    if _real(probe):
+        if cfg.train_samples + cfg.heldout_samples > len(probe):
+            raise ValueError(f"{probe.cfg.path}: the feature net needs {cfg.train_samples} + {cfg.heldout_samples} "
+                             f"images (eval.feature_net.train_samples + heldout_samples), it holds {len(probe)}")
+        x, y = probe.batch(0, cfg.train_samples)
+    else:
+        x, y = render_batch(0, cfg.train_samples, image_size=cfg.image_size, seed=cfg.dataset_seed)
+    n_train = len(x)  # fewer than train_samples when unreadable images were skipped (counted by probe)
     g = torch.Generator().manual_seed(cfg.seed)
-    model = ShapesCNN(cfg.width)
+    model = ShapesCNN(cfg.width, probe.num_classes) if _real(probe) else ShapesCNN(cfg.width)
     with torch.no_grad():  # init from our generator, nothing from the global RNG (GroupNorm: ones/zeros)
         for m in model.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2 / m.weight[0].numel()) ** 0.5)
                 m.bias.zero_()
-    steps = cfg.epochs * (cfg.train_samples // cfg.batch_size)
+    steps = cfg.epochs * (n_train // cfg.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
     model.train()
     for _ in range(cfg.epochs):
-        order = torch.randperm(cfg.train_samples, generator=g)
-        for i in range(cfg.train_samples // cfg.batch_size):
+        order = torch.randperm(n_train, generator=g)
+        for i in range(n_train // cfg.batch_size):
             idx = order[i * cfg.batch_size:(i + 1) * cfg.batch_size]
             xb = x[idx]
             flip = torch.rand(len(idx), generator=g) < 0.5  # flips keep the class: be invariant to them
@@ -99,13 +114,37 @@ def train_feature_net(cfg: FeatureNetConfig) -> FeatureNet:
             opt.step()
             sched.step()
     model.eval()
-    xh, yh = render_batch(cfg.heldout_offset, cfg.heldout_samples, image_size=cfg.image_size, seed=cfg.dataset_seed)
-    return FeatureNet(model, accuracy(model, xh, yh), cfg.content_hash())
+    if _real(probe):
+        xh, yh = probe.batch(len(probe) - cfg.heldout_samples, cfg.heldout_samples)
+    else:
+        xh, yh = render_batch(cfg.heldout_offset, cfg.heldout_samples, image_size=cfg.image_size, seed=cfg.dataset_seed)
+    return FeatureNet(model, accuracy(model, xh, yh), _cache_hash(cfg, probe), family=_family(probe))
 
 
-def load_or_train_feature_net(cfg: FeatureNetConfig, cache_dir: str | Path) -> FeatureNet:
-    """The net for `cfg` from `<cache_dir>/featnet-<hash>.pt`, training and caching it on a miss."""
-    h = cfg.content_hash()
+def _family(probe: LabelledImages | None) -> str:
+    return "probe" if _real(probe) else "shapes"
+
+
+def _cache_hash(cfg: FeatureNetConfig, probe: LabelledImages | None) -> str:
+    if not _real(probe):
+        return cfg.content_hash()
+    blob = f"{cfg.content_hash()}:{probe.listing.sha256}:{probe.cfg.seed}:{probe.image_size}"
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_or_train_feature_net(cfg: FeatureNetConfig, cache_dir: str | Path,
+                              probe: LabelledImages | None = None) -> FeatureNet:
+    """The net for `cfg` (on the probe set `probe`; None or the built-in shapes: the shapes stream)
+    from `<cache_dir>/featnet-<hash>.pt`, training and caching it on a miss."""
+    h = _cache_hash(cfg, probe)
     path = Path(cache_dir) / f"featnet-{h}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     # The first eval job of a sweep trains the net; concurrent ones wait for it instead of training
@@ -116,14 +155,15 @@ def load_or_train_feature_net(cfg: FeatureNetConfig, cache_dir: str | Path) -> F
         try:
             if path.is_file():
                 blob = torch.load(path, map_location="cpu", weights_only=True)
-                model = ShapesCNN(cfg.width)
+                model = ShapesCNN(cfg.width, blob["state_dict"]["head.weight"].shape[0])
                 model.load_state_dict(blob["state_dict"])
-                return FeatureNet(model.eval(), float(blob["heldout_accuracy"]), h)
-            net = train_feature_net(cfg)
+                return FeatureNet(model.eval(), float(blob["heldout_accuracy"]), h, file_sha256(path), _family(probe))
+            net = train_feature_net(cfg, probe)
             tmp = path.with_suffix(f".tmp{os.getpid()}")
             torch.save({"state_dict": net.model.state_dict(), "heldout_accuracy": net.heldout_accuracy,
-                        "config": to_dict(cfg)}, tmp)
+                        "config": to_dict(cfg), "data": probe.listing.sha256 if _real(probe) else "synthetic"}, tmp)
             os.replace(tmp, path)
+            net.weights_sha256 = file_sha256(path)
             return net
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

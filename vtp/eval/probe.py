@@ -61,3 +61,25 @@ def synthetic_linear_probe(
     xtr, ytr = load(n_train, offset)
     xte, yte = load(n_test, offset + n_train)
     return probe_accuracy(pooled_bottleneck(model, xtr), ytr, pooled_bottleneck(model, xte), yte, NUM_CLASSES)
+
+
+@torch.no_grad()
+def probe_set_linear_probe(model, probe, *, n_train: int = 2000, n_test: int = 1000, batch_size: int = 128) -> float:
+    """Bottleneck linear-probe top-1 on a real probe set (vtp.data.sets.LabelledImages) and its
+    classes: fitted on its first `n_train` images, tested on its last `n_test` (disjoint when
+    n_train + n_test <= its size). Read batch by batch: only the pooled features are kept."""
+    if n_train + n_test > len(probe):
+        raise ValueError(f"{probe.cfg.path}: the linear probe needs {n_train} + {n_test} images, it holds {len(probe)}")
+
+    def pooled(start: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, labels = [], []
+        for b in range(start, start + n, batch_size):
+            x, y = probe.batch(b, min(batch_size, start + n - b))  # (m, 3, S, S), (m,)
+            if len(x):
+                feats.append(pooled_bottleneck(model, x, batch_size))
+                labels.append(y)
+        return torch.cat(feats), torch.cat(labels)
+
+    xtr, ytr = pooled(0, n_train)
+    xte, yte = pooled(len(probe) - n_test, n_test)
+    return probe_accuracy(xtr, ytr, xte, yte, probe.num_classes)

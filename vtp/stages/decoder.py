@@ -18,7 +18,8 @@ from vtp.train.gan_config import DecoderGANConfig
 
 
 def run(ctx: RunContext) -> Mapping[str, Any]:
-    from vtp.data.synthetic import SyntheticShapes
+    from vtp.data.sets import open_images
+    from vtp.data.source import describe
     from vtp.models.tokenizer import VisualTokenizer, spec_from_dict
     from vtp.stages.extract import checkpoint_paths
     from vtp.train.checkpoint import load_state, save_checkpoint
@@ -30,7 +31,9 @@ def run(ctx: RunContext) -> Mapping[str, Any]:
     state = load_state(pt)
     tokenizer = VisualTokenizer(spec_from_dict(state["spec"]))
     tokenizer.load_state_dict(state["model"])
-    dataset = SyntheticShapes(cfg.unique_samples, image_size=tokenizer.image_size, seed=cfg.dataset_seed)
+    dataset = open_images(cfg.dataset, image_size=tokenizer.image_size, num_samples=cfg.unique_samples, captions=False)
+    data = describe(cfg.dataset).record(image_size=tokenizer.image_size)
+    ctx.tracker.set_tags(data)
 
     def say(msg: str) -> None:
         print(msg, flush=True)  # the job log
@@ -51,4 +54,4 @@ def run(ctx: RunContext) -> Mapping[str, Any]:
     (Path(ctx.run_dir) / "gan_state.pt").unlink(missing_ok=True)
     ctx.tracker.log_params({f"decoder.{k}": v for k, v in to_dict(cfg).items()})
     return {**{f"gan_{k}_last": v for k, v in summary["last"].items()}, "steps": summary["steps"],
-            "disc_params": summary["disc_params"]}
+            "disc_params": summary["disc_params"], "corrupt_images": getattr(dataset, "corrupt_count", 0), **data}

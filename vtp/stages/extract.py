@@ -17,8 +17,6 @@ from typing import Any
 import torch
 
 from vtp.config import ConfigError, from_dict, to_dict
-from vtp.data.synthetic import NUM_CLASSES
-from vtp.eval.features import render_batch
 from vtp.jobs.context import RunContext
 from vtp.stages.configs import ExtractConfig
 
@@ -53,10 +51,14 @@ def _atomic_save(obj: Any, path: Path) -> None:
 
 @torch.no_grad()
 def extract_latents(tokenizer: Any, cfg: ExtractConfig, out_dir: Path) -> dict:
-    """Encode images 0..num_images (plus flips) into shards under out_dir; return the manifest."""
+    """Encode probe images 0..num_images (plus flips) into shards under out_dir; return the manifest.
+    Unreadable images are left out, counted per shard and in the manifest (`corrupt_images`)."""
+    from vtp.data.sets import LabelledImages
+
     shard_dir = out_dir / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
     size = int(tokenizer.image_size)
+    probe = LabelledImages(cfg.dataset, image_size=size)
     shards = []
     for s, start in enumerate(range(0, cfg.num_images, cfg.shard_size)):
         path = shard_dir / f"{s:05d}.pt"
@@ -64,22 +66,28 @@ def extract_latents(tokenizer: Any, cfg: ExtractConfig, out_dir: Path) -> dict:
         if path.is_file():
             continue  # resumed job: this shard is complete (written atomically)
         n = min(cfg.shard_size, cfg.num_images - start)
-        lat, lab = [], []
+        lat, lab, skipped = [], [], probe.skipped
         for b in range(start, start + n, cfg.batch_size):
-            x, y = render_batch(b, min(cfg.batch_size, start + n - b), image_size=size, seed=cfg.dataset_seed)
+            x, y = probe.batch(b, min(cfg.batch_size, start + n - b))  # the built-in shapes: render_batch
+            if not len(x):
+                continue  # every image of the batch was unreadable (counted)
             views = [x, x.flip(-1)] if cfg.flip else [x]  # (B, 3, H, W) each
             for v in views:
                 lat.append(tokenizer.encode(v).float())  # (B, d, h, w)
                 lab.append(y)
-        _atomic_save({"latents": torch.cat(lat), "labels": torch.cat(lab)}, path)
-    latents, _ = load_shards(out_dir, shards)
+        _atomic_save({"latents": torch.cat(lat), "labels": torch.cat(lab), "skipped": probe.skipped - skipped}, path)
+    blobs = [torch.load(shard_dir / name, weights_only=True) for name in shards]
+    latents = torch.cat([b["latents"] for b in blobs])
     g = torch.Generator().manual_seed(cfg.seed)
     subset = latents[torch.randperm(len(latents), generator=g)[: cfg.stats_samples]]  # (S, d, h, w)
+    corrupt = sum(int(b.get("skipped", 0)) for b in blobs)
+    if corrupt:
+        print(f"extract: {corrupt} unreadable images of {cfg.dataset.path} skipped", flush=True)
     manifest = {
         "shards": shards, "num_latents": len(latents), "latent_shape": list(latents.shape[1:]),
-        "num_classes": NUM_CLASSES, "image_size": size,
+        "num_classes": probe.num_classes, "classes": list(probe.classes), "image_size": size,
         "mean": subset.mean((0, 2, 3)).tolist(), "std": subset.std((0, 2, 3)).clamp_min(1e-6).tolist(),
-        "config": to_dict(cfg),
+        "config": to_dict(cfg), "corrupt_images": corrupt, "data": probe.listing.record(image_size=size),
     }
     (out_dir / "latents.json").write_text(json.dumps(manifest, indent=1))
     return manifest
@@ -98,5 +106,7 @@ def run(ctx: RunContext) -> dict:
     tokenizer, info = load_checkpoint_tokenizer(ctx)
     manifest = extract_latents(tokenizer, cfg, Path(ctx.run_dir))
     ctx.tracker.log_params({f"extract.{k}": v for k, v in to_dict(cfg).items()})
+    ctx.tracker.set_tags(manifest["data"])
     return {"num_latents": manifest["num_latents"], "latent_shape": manifest["latent_shape"],
-            "checkpoint": ctx.checkpoint, "tokenizer_step": info.get("step")}
+            "checkpoint": ctx.checkpoint, "tokenizer_step": info.get("step"), "num_classes": manifest["num_classes"],
+            "corrupt_images": manifest["corrupt_images"], **manifest["data"]}

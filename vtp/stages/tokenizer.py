@@ -20,15 +20,18 @@ log = logging.getLogger(__name__)
 
 
 def run(ctx: RunContext) -> Mapping[str, Any]:
+    from vtp.data.source import describe
     from vtp.train.distributed import process_group  # torch is imported inside the job only
     from vtp.train.loop import train
 
     cfg = from_dict(TokenizerTrainConfig, dict(ctx.config), where=f"run {ctx.key} config", key="")
-    ctx.tracker.set_tags({"stage": "tokenizer", "objective": cfg.objective, "encoder": cfg.encoder})
+    data = describe(cfg.dataset).record(image_size=cfg.image_size)  # the same fingerprint every stage records
+    ctx.tracker.set_tags({"stage": "tokenizer", "objective": cfg.objective, "encoder": cfg.encoder, **data})
 
     def say(msg: str) -> None:
         print(msg, flush=True)  # the job log
         log.info(msg)
 
     with process_group() as dist:
-        return train(cfg, run_dir=ctx.run_dir, tracker=ctx.tracker, log=say, progress=ctx.progress, dist=dist)
+        summary = train(cfg, run_dir=ctx.run_dir, tracker=ctx.tracker, log=say, progress=ctx.progress, dist=dist)
+    return {**summary, **data} if isinstance(summary, Mapping) else summary

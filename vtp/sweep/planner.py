@@ -36,11 +36,12 @@ class PlannedRun:
 
 def plan(sweep: Sweep, *, code_version: str | None = None, retry_failed: bool = False,
          job_states: Callable[[Path, Mapping[str, str]], Mapping[str, JobState]] | None = None,
-         with_flops: bool = True) -> list[PlannedRun]:
+         with_flops: bool = True, check_data: bool = True) -> list[PlannedRun]:
     """Runs in parent-first order with their action. `job_states(sweep_dir, {key: job_id})` asks
-    the executor; it is only called when the ledger holds submitted jobs."""
+    the executor; it is only called when the ledger holds submitted jobs. `check_data=False` skips
+    listing the datasets (to preview a cluster spec on a machine without its data; launch never does)."""
     version = code_version if code_version is not None else current_code_version()
-    runs = expand(sweep, version)
+    runs = expand(sweep, version, check_data=check_data)
     folder = sweep.folder
     ledger = (read_ledger(folder) or {}) if folder.exists() else {}
     entries = ledger.get("runs", {})

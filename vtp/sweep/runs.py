@@ -27,7 +27,7 @@ from typing import Any
 
 from vtp.config import ConfigError, to_dict
 from vtp.jobs.ledger import read_json, read_state, run_dir
-from vtp.stages.configs import check_config
+from vtp.stages.configs import DataCheck, check_config
 from vtp.sweep.expr import REF, ExprError, has_ref, interpolate
 from vtp.sweep.spec import (
     StageSpec,
@@ -95,9 +95,10 @@ def tune_result(sweep_dir: Path, key: str) -> Mapping[str, Any] | None:
 
 
 def expand(sweep: Sweep, code_version: str,
-           best: Callable[[str], Mapping[str, Any] | None] | None = None) -> list[Run]:
+           best: Callable[[str], Mapping[str, Any] | None] | None = None, *, check_data: bool = True) -> list[Run]:
     """All runs of the sweep, parents before children (tune stages first). `best(tune_key)` gives a
-    finished search's best values (default: `tune_result` in the sweep folder)."""
+    finished search's best values (default: `tune_result` in the sweep folder). `check_data`: also
+    list each stage's dataset (vtp.data.source.DataCheck); off only to preview a spec away from its data."""
     spec, where = sweep.spec, sweep.source
     best = best or (lambda key: tune_result(sweep.folder, key))
     combos = axis_combos(spec)
@@ -107,6 +108,7 @@ def expand(sweep: Sweep, code_version: str,
     seen: dict[str, Run] = {}
     searches = tune_stages(spec)
     order = stage_order(sweep)
+    data = DataCheck() if check_data else None
     for stage in [s for s in order if s.tune is not None] + [s for s in order if s.tune is None]:
         i = index[stage.name]
         made: list[tuple[Run, dict]] = []
@@ -125,7 +127,7 @@ def expand(sweep: Sweep, code_version: str,
                 config_cache[cache_key] = _stage_config(sweep, stage, i, axes, searches, by_stage, best)
                 resolved, pending = config_cache[cache_key]
                 if stage.tune is None and pending is None:  # a job would fail on it: stop before submitting
-                    check_config(stage.target, resolved, where=where, key=f"stages[{i}].config")
+                    check_config(stage.target, resolved, where=where, key=f"stages[{i}].config", data=data)
             config, waits_for = config_cache[cache_key]
             waits_for = waits_for or (parent.waits_for if parent else None)
             if parent is None:

@@ -16,21 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from vtp.data.config import DataNeed, DatasetConfig  # the schema every stage shares
 from vtp.models.presets import PRESETS
 
 OBJECTIVES = ("ae", "clip+ae", "ssl+ae", "vtp")
 Objective = Literal["ae", "clip+ae", "ssl+ae", "vtp"]
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    kind: Literal["synthetic", "imagefolder", "parquet"] = "synthetic"
-    path: str | None = None
-    seed: int = 0  # stream seed of the synthetic dataset
-
-    def validate(self) -> None:
-        if self.kind != "synthetic" and not self.path:
-            raise ValueError(f"dataset.path is required for dataset.kind={self.kind!r}")
 
 
 @dataclass(frozen=True)
@@ -123,6 +113,10 @@ class TokenizerTrainConfig:
             raise ValueError(f"perceptual_weights: {self.perceptual_weights}: file not found (LPIPS-VGG16 weights)")
         if not 0 < self.mask_ratio < 1:
             raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+
+    def data_needs(self) -> tuple[DataNeed, ...]:
+        """What `vtp-sweep plan` checks of the data before submitting (vtp.data.source.DataCheck)."""
+        return (DataNeed("dataset", self.dataset, images=self.unique_samples, captions=True),)
 
 
 @dataclass(frozen=True)

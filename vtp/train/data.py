@@ -32,18 +32,9 @@ class SampleOrder:
 
 def build_dataset(cfg: TokenizerTrainConfig) -> torch.utils.data.Dataset:
     """The training set: items (image (3,H,W) in [-1,1], caption, label), `unique_samples` of them."""
-    ds = cfg.dataset
-    if ds.kind == "synthetic":
-        from vtp.data.synthetic import SyntheticShapes
+    from vtp.data.sets import open_images
 
-        return SyntheticShapes(cfg.unique_samples, image_size=cfg.image_size, seed=ds.seed)
-    if ds.kind == "imagefolder":
-        from vtp.data.folder import ImageFolderCaptions
-
-        return ImageFolderCaptions(ds.path, image_size=cfg.image_size, num_samples=cfg.unique_samples, seed=ds.seed)
-    from vtp.data.parquet import ParquetImageText
-
-    return ParquetImageText(ds.path, image_size=cfg.image_size, num_samples=cfg.unique_samples, seed=ds.seed)
+    return open_images(cfg.dataset, image_size=cfg.image_size, num_samples=cfg.unique_samples)
 
 
 def load_batch(dataset, indices: list[int]) -> tuple[torch.Tensor, list[str]]:

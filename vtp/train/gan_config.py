@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from vtp.data.config import DataNeed, DatasetConfig
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class DecoderGANConfig:
     disc_layers: int = 2
     disc_start: int = 0  # steps of reconstruction-only fine-tuning before the GAN term
     unique_samples: int = 10_000
-    dataset_seed: int = 0
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)  # the pre-training data, as the tokenizer's
     seed: int = 0
     log_every: int = 20
     checkpoint_every: int = 100
@@ -37,3 +39,6 @@ class DecoderGANConfig:
             raise ValueError("lambda_perceptual > 0 needs perceptual_weights (a local VGG16 weights path)")
         if not 0 <= self.disc_start < self.steps:
             raise ValueError(f"disc_start must be in [0, steps), got {self.disc_start}")
+
+    def data_needs(self) -> tuple[DataNeed, ...]:
+        return (DataNeed("dataset", self.dataset, images=self.unique_samples),)
