@@ -70,7 +70,7 @@ def test_a_real_probe_set_through_extract_dit_and_eval(stages, probe_dir, tmp_pa
 
     rec = Recorder()
     config = {"dataset": folder(probe_dir), "num_samples": 12, "steps": 2, "reference_images": 30,
-              "feature_net": FEAT, "probe_train_images": 0}  # the stand-in tokenizer has no features()
+              "feature_net": FEAT, "probe_train_images": 0, "recon_images": 8}  # the stand-in has no features()
     parents = {"tokenizer": tok_dir, "extract": ext_dir, "dit": root / "runs" / "dit"}
     with warnings.catch_warnings():  # whether a phase reads the broken file depends on the seeded order
         warnings.simplefilter("ignore", UserWarning)
@@ -83,6 +83,8 @@ def test_a_real_probe_set_through_extract_dit_and_eval(stages, probe_dir, tmp_pa
     assert rec.tags["dataset.fingerprint"] == fingerprint and rec.metrics["corrupt_images"] >= 0
     assert rec.metrics["gen_fd"] > 0 and 0 <= rec.metrics["oracle_accuracy"] <= 1
     assert "gfid" not in rec.metrics and "inception_fd" not in rec.metrics
+    # the reconstruction metrics and the oracle's controls, on the probe set's held-out tail
+    assert {"recon_psnr", "recon_ssim", "recon_fd", "oracle_accuracy_real", "oracle_accuracy_recon"} <= set(rec.metrics)
 
     # eval given another dataset than the one the extract run encoded: refused, naming both
     other = write_imagefolder(tmp_path / "other", per_class=20)

@@ -38,7 +38,7 @@ def test_every_stage_records_the_same_fingerprint(tmp_path):
     ext = extract_stage.run(ctx("extract", {"dataset": data, "num_images": 36, "stats_samples": 36}, parents))
     dit_stage.run(ctx("dit", {"steps": 2, "batch_size": 8}, {**parents, "extract": runs / "extract"}))
     eval_stage.run(ctx("eval", {
-        "dataset": data, "num_samples": 6, "steps": 2, "reference_images": 24, "probe_train_images": 24,
+        "dataset": data, "num_samples": 6, "steps": 2, "reference_images": 24, "probe_train_images": 24, "recon_images": 8,
         "probe_test_images": 12, "feature_net": {"train_samples": 24, "heldout_samples": 12, "epochs": 1,
                                                  "batch_size": 12, "width": 8}},
         {**parents, "extract": runs / "extract", "dit": runs / "dit"}))

@@ -29,7 +29,7 @@ stages:
   - name: eval
     target: vtp.stages.eval:run
     after: dit
-    config: {{dataset: "${{fixed.probe_data}}", reference_images: 6, num_samples: 4, probe_train_images: 4,
+    config: {{dataset: "${{fixed.probe_data}}", reference_images: 6, num_samples: 4, probe_train_images: 4, recon_images: 4,
              probe_test_images: 2, feature_net: {{train_samples: 6, heldout_samples: 3}}}}
 """
 
