@@ -29,23 +29,6 @@ from vtp.train.dit import load_dit_ema
 FEAT = {"train_samples": 40, "heldout_samples": 18, "epochs": 2, "batch_size": 20, "width": 8}
 
 
-@pytest.fixture
-def probe_dir(tmp_path):
-    return write_imagefolder(tmp_path / "probe", per_class=20, corrupt=1)  # 61 files, 3 classes
-
-
-@pytest.fixture
-def stages(tmp_path, monkeypatch):
-    tok = PatchTokenizer()
-    tok_dir = tmp_path / "runs" / "tok"
-    (tok_dir / "checkpoints").mkdir(parents=True)
-    (tok_dir / "checkpoints" / "3.json").write_text(json.dumps({"k": 3, "step": 30}))
-    loader = lambda ctx: (tok, {"step": 30})  # noqa: E731
-    monkeypatch.setattr(extract_stage, "load_checkpoint_tokenizer", loader)
-    monkeypatch.setattr(eval_stage, "load_checkpoint_tokenizer", loader)
-    return tmp_path, tok_dir
-
-
 def folder(path) -> dict:
     return {"kind": "imagefolder", "path": str(path)}
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import vtp.stages.eval as eval_stage
-from tests.eval_gen.test_probe_set_stages import FEAT, folder, probe_dir, stages  # noqa: F401 -- fixtures
+from tests.eval_gen.test_probe_set_stages import FEAT, folder
 from tests.eval_gen.test_stages_pipeline import Recorder, ctx
 from vtp.eval.inception import fid_inception_v3
 from vtp.eval.reference_batch import ReferenceBatchError, read_reference_batch

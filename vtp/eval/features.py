@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vtp.config import to_dict
-from vtp.data.synthetic import NUM_CLASSES, render_batch  # render_batch: imported from here elsewhere
 from vtp.data.sets import LabelledImages
+from vtp.data.synthetic import NUM_CLASSES, render_batch  # render_batch: imported from here elsewhere
 from vtp.eval.feature_config import FeatureNetConfig
 
 
