@@ -110,7 +110,8 @@ def _step(g: np.ndarray, h: np.ndarray, d: np.ndarray, free: np.ndarray, lam: np
 
 def batch_minimise(form: Form, lx: np.ndarray, ly: np.ndarray, w: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                    theta0: np.ndarray, delta: float, *, max_iter: int = MAX_ITER) -> BatchFit:
-    """Minimise sum_i w_bi huber(ly_bi - log f(theta_b, lx_i)) / delta for every row b, theta_b in [lo_b, hi_b].
+    """Minimise sum_i w_bi huber(ly_bi - log f(theta_b, lx_i)) / delta for every row b, with theta_b
+    in [lo_b, hi_b].
 
     lx (n, n_x) is shared; ly, w are (B, n); lo, hi, theta0 are (B, p) (theta0 inside the box).
     """
@@ -134,7 +135,8 @@ def batch_minimise(form: Form, lx: np.ndarray, ly: np.ndarray, w: np.ndarray, lo
         better = np.isfinite(ft) & (ft < f[idx])
         ok, bad = idx[better], idx[~better]
         tiny = (f[ok] - ft[better]) <= REL_F_TOL * np.maximum(np.abs(f[ok]), 1e-300)
-        thetas[ok], f[ok], g[ok], h[ok], dg[ok] = trial[better], ft[better], gt[better], ht[better], dt[better]
+        thetas[ok], f[ok], g[ok] = trial[better], ft[better], gt[better]
+        h[ok], dg[ok] = ht[better], dt[better]
         nit[ok] += 1
         lam[ok] = np.maximum(lam[ok] / 3.0, 1e-12)
         lam[bad] *= 4.0
@@ -165,13 +167,15 @@ def refit_many(form: Form, x: np.ndarray, ys: np.ndarray, ws: np.ndarray, *, ful
             bounds = form.bounds(lx[ws[k] > 0], ys[k][ws[k] > 0])
             _, grad = objective(theta, form, lx, ly[k], ws[k], delta, 1.0 / delta)
             gnorm = projected_grad_norm(theta, grad, bounds)
-            moved = bool(res.n_iter[k] > 0 and np.linalg.norm(theta - x0[k]) > 1e-8 * (1.0 + np.linalg.norm(x0[k])))
+            step = np.linalg.norm(theta - x0[k])
+            moved = bool(res.n_iter[k] > 0 and step > 1e-8 * (1.0 + np.linalg.norm(x0[k])))  # as fit._result
             if _failure_reason(moved, gnorm, settings.grad_rtol * float(ws[k].sum()), 1, 1, theta) == "":
                 out[k], done[k] = theta, True
     for k in np.flatnonzero(~done):  # the scipy path, exactly as before the batched solver
         rep = fit_form_unlimited(form, x, ys[k], settings=settings, weights=ws[k], starts=full.theta[None, :],
                                  lref=full.lref, min_agree=1)
         if not rep.converged:
-            rep = fit_form_unlimited(form, x, ys[k], settings=settings, weights=ws[k], lref=full.lref, min_agree=1)
+            rep = fit_form_unlimited(form, x, ys[k], settings=settings, weights=ws[k], lref=full.lref,
+                                     min_agree=1)
         out[k] = rep.theta if rep.converged else None
     return out

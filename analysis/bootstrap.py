@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from analysis.draws import Draws, make_draws, stretch
 from analysis.batchfit import refit_many
+from analysis.draws import Draws, make_draws, stretch
 from analysis.fit import DEFAULT_FIT, FitResult, FitSettings, prepare_x, refit_settings
 from analysis.forms import Form
 from analysis.threads import single_threaded_blas

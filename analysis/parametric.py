@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from analysis import noise
+from analysis.batchfit import refit_many
 from analysis.bootstrap import unit_codes
 from analysis.draws import Draws, make_draws, no_draws, stretch
-from analysis.batchfit import refit_many
 from analysis.fit import DEFAULT_FIT, FitResult, FitSettings, prepare_x, refit_settings
 from analysis.forms import Form
 from analysis.threads import single_threaded_blas

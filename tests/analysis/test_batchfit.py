@@ -125,7 +125,8 @@ def test_every_accepted_step_lowers_the_loss_and_bounds_hold():
     start = np.clip(full.theta, lo, hi)
     got = batch_minimise(form, lx, np.log(ys), ws, lo, hi, start, full.delta)
     assert np.all(got.thetas >= lo) and np.all(got.thetas <= hi)
-    f0 = np.array([objective(s, form, lx, np.log(yy), ws[0], full.delta, 1 / full.delta)[0] for s, yy in zip(start, ys)])
+    f0 = np.array([objective(s, form, lx, np.log(yy), ws[0], full.delta, 1 / full.delta)[0]
+                   for s, yy in zip(start, ys)])
     assert np.all(got.losses <= f0)
 
 
@@ -173,3 +174,22 @@ def test_bootstrap_draws_match_the_scipy_refits():
     inside = np.all((draws.thetas > lo) & (draws.thetas < hi), axis=1)  # stretch() clips at the bounds
     ref = np.array(ref)
     assert np.all(np.abs(unstretched[inside] - ref[inside]) <= 2 * RTOL * (1 + np.abs(ref[inside])))
+
+
+def test_ordinary_draws_never_reach_scipy(monkeypatch):
+    """The speed-up is real only if the batch converges on ordinary draws by itself: a judgement bug
+    that sent every draw to the scipy fallback would keep the answers and lose the time unseen."""
+    import analysis.batchfit as bf
+
+    def scipy_called(*a, **k):
+        raise AssertionError("a draw fell back to scipy")
+
+    form = get_form("saturating")
+    x, y = _series("saturating", 2)
+    full = fit_form(form, x, y)
+    lx, _ = prepare_x(x, full.lref)
+    eps = np.random.default_rng(4).normal(0.0, full.delta / HUBER_K, (20, y.size))
+    ys = np.exp(form.log_pred(full.theta, lx)[0] + eps)
+    monkeypatch.setattr(bf, "fit_form_unlimited", scipy_called)
+    got = refit_many(form, x, ys, np.ones_like(ys), full=full, settings=refit_settings(DEFAULT_FIT, full))
+    assert all(t is not None for t in got)
