@@ -4,7 +4,8 @@ The checkpoints of one tokenizer run are not independent draws, so the resamplin
 run (e.g. the snapshot's `root_key`); when no unit column is given, each point is its own unit.
 A replicate is a weighted refit (weights = how often each point's unit was drawn, same Huber
 threshold as the full fit), warm-started from the full-data fit and retried from the full start
-grid only when that fails. Replicates that do not converge are counted and left out.
+grid only when that fails (batchfit.py first refits them all at once). Replicates that do not
+converge are counted and left out.
 
 With K runs the percentile interval is too narrow (its spread estimates the sampling spread with
 K - 1 degrees of freedom, like a z-interval where a t-interval is due), so the draws are
@@ -17,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from analysis.batchfit import refit_many
 from analysis.draws import Draws, make_draws, stretch
-from analysis.fit import DEFAULT_FIT, FitResult, FitSettings, fit_form_unlimited, prepare_x, refit_settings
+from analysis.fit import DEFAULT_FIT, FitResult, FitSettings, prepare_x, refit_settings
 from analysis.forms import Form
 from analysis.threads import single_threaded_blas
 
@@ -56,23 +58,16 @@ def _bootstrap(form: Form, x: np.ndarray, y: np.ndarray, *, full: FitResult, uni
                n_boot: int, seed: int, settings: FitSettings, level: float) -> Draws:
     rng = np.random.default_rng(seed)
     codes, n_units = unit_codes(units, len(y))
-    thetas = []
     # A refit is a pure function of the weights: with few units many replicates repeat a draw,
-    # so each distinct weight vector is fitted once.
-    memo: dict[bytes, np.ndarray | None] = {}
-    for _ in range(n_boot):
-        w = resample_weights(codes, n_units, rng)
-        if np.count_nonzero(w) < form.min_points:
-            continue  # a replicate with too few distinct points identifies nothing
-        key = w.tobytes()
-        if key not in memo:
-            rep = fit_form_unlimited(form, x, y, settings=settings, weights=w, starts=full.theta[None, :],
-                                     lref=full.lref, min_agree=1)
-            if not rep.converged:
-                rep = fit_form_unlimited(form, x, y, settings=settings, weights=w, lref=full.lref, min_agree=1)
-            memo[key] = rep.theta if rep.converged else None
-        if memo[key] is not None:
-            thetas.append(memo[key])
+    # so each distinct weight vector is fitted once (all of them together: batchfit.py).
+    weights = [resample_weights(codes, n_units, rng) for _ in range(n_boot)]
+    weights = [w for w in weights if np.count_nonzero(w) >= form.min_points]  # fewer identify nothing
+    distinct = {w.tobytes(): w for w in weights}
+    ws = np.array(list(distinct.values())).reshape(-1, len(y))
+    y = np.asarray(y, float)
+    fitted = refit_many(form, x, np.broadcast_to(y, ws.shape), ws, full=full, settings=settings)
+    memo = dict(zip(distinct, fitted))
+    thetas = [memo[w.tobytes()] for w in weights if memo[w.tobytes()] is not None]
     factor = t_width_factor(n_units, level)
     arr = np.array(thetas).reshape(-1, len(form.params))
     lx, _ = prepare_x(x, full.lref)

@@ -23,9 +23,10 @@ from __future__ import annotations
 import numpy as np
 
 from analysis import noise
+from analysis.batchfit import refit_many
 from analysis.bootstrap import unit_codes
 from analysis.draws import Draws, make_draws, no_draws, stretch
-from analysis.fit import DEFAULT_FIT, FitResult, FitSettings, fit_form_unlimited, prepare_x, refit_settings
+from analysis.fit import DEFAULT_FIT, FitResult, FitSettings, prepare_x, refit_settings
 from analysis.forms import Form
 from analysis.threads import single_threaded_blas
 
@@ -55,16 +56,11 @@ def _parametric(form: Form, x: np.ndarray, y: np.ndarray, *, full: FitResult, un
     offset = noise.independent_offset(jac, runs)
     model = noise.estimate(np.log(y) - logf, runs, p, offset)
     eps = noise.simulate(model, runs, n, n_boot, np.random.default_rng(seed))
-    thetas, resid = [], []
-    for e in eps:
-        ys = np.exp(logf + e)
-        rep = fit_form_unlimited(form, x, ys, settings=settings, starts=full.theta[None, :], lref=full.lref,
-                                 min_agree=1)
-        if not rep.converged:
-            rep = fit_form_unlimited(form, x, ys, settings=settings, lref=full.lref, min_agree=1)
-        if rep.converged:
-            thetas.append(rep.theta)
-            resid.append(np.log(ys) - form.log_pred(rep.theta, lx)[0])
+    ys = np.exp(logf + eps)  # (n_boot, n) simulated series
+    fitted = refit_many(form, x, ys, np.ones_like(ys), full=full, settings=settings)
+    ok = [k for k, t in enumerate(fitted) if t is not None]
+    thetas = [fitted[k] for k in ok]
+    resid = [np.log(ys[k]) - form.log_pred(fitted[k], lx)[0] for k in ok]
     arr = np.array(thetas).reshape(-1, p)
     if len(arr):
         sig, rho = noise.estimate_many(np.array(resid), runs, p, offset)
