@@ -21,14 +21,21 @@ rate and the DiT, so the ratio is the one a worker of the study sees. `--threads
 4. The project's FLOP formula against torch.utils.flop_counter.FlopCounterMode on one forward +
    backward (attention through SDPA's math backend, so its matmuls are counted).
 
-Why it is slow (measured, not changed here: vtp/ stays as it is while the study's numbers are
-recorded): at 16 tokens x 64 channels every matmul is tiny ((1024 x 64) @ (64 x 192) and the like),
-so a step is dominated by per-op overhead (~150 small kernels forward and backward, RMSNorms, RoPE
-stacks, adaLN chunks), the AdamW step over ~30 parameter tensors, and the EMA's per-tensor lerp. The
-obvious speed-ups, none applied: `torch.optim.AdamW(..., foreach=True)` / `fused=True` and
-`torch._foreach_lerp_` for the EMA (one call instead of one per tensor); clip_grad_norm_ with
-`foreach=True`; a larger batch per step at equal samples seen (fewer steps, same FLOPs, bigger GEMMs:
-this changes the study's config, so it is a study decision, not a speed fix).
+Why it is slow (measured 2026-12-01, not changed here: vtp/ stays as it is while the study's numbers
+are recorded). One thread: 0.21 of the GEMM rate over train_dit; forward + backward is 87 % of a step,
+clip + AdamW 10 %, EMA 2 %, the batch draw 1 %. A torch.profiler run of forward + backward (20 steps)
+put the matmuls (aten::mm + addmm, ~45 calls a step) at 28 % of the time; they run at ~0.6 of the
+GEMM rate (under the profiler) (at width 64 every matmul is small: (1024 x 64) @ (64 x 192) and the like), so even with
+nothing else the ratio could not pass ~0.6. The rest is element-wise and copy work that scales with
+tokens x width just as the matmuls do, so a bigger batch does not shift the balance: aten::mul 18 %
+(~156 calls a step: adaLN modulate and gates, RoPE's four products per q and k, SwiGLU, RMSNorm),
+cat 6 % (RoPE's stack/cat), copy_ 5 %, SDPA forward + backward 7 %, silu and its backward 5 %.
+So the 0.5 goal needs fewer, fused element-wise kernels, not faster GEMMs. Candidates, none applied:
+torch.compile of the model (fuses modulate, RoPE, SwiGLU and the norms into a few loops); RoPE as one
+complex multiply (torch.view_as_complex) instead of unflatten/stack/flatten; rope_2d's tables built
+once per shape rather than every forward; AdamW with `foreach=True` and `torch._foreach_lerp_` for the EMA for the 12 % outside
+forward + backward. A wider DiT preset would raise the ratio (matmul work grows as width^2, the
+element-wise work as width) but is a study decision, not a speed fix.
 
     PYTHONPATH=. python benchmarks/dit_throughput.py [--steps 300 --threads 1]
 """
