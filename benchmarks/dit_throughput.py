@@ -31,7 +31,9 @@ tokens x width just as the matmuls do, so a bigger batch does not shift the bala
 (~156 calls a step: adaLN modulate and gates, RoPE's four products per q and k, SwiGLU, RMSNorm),
 cat 6 % (RoPE's stack/cat), copy_ 5 %, SDPA forward + backward 7 %, silu and its backward 5 %.
 So the 0.5 goal needs fewer, fused element-wise kernels, not faster GEMMs. Candidates, none applied:
-torch.compile of the model (fuses modulate, RoPE, SwiGLU and the norms into a few loops); RoPE as one
+torch.compile of the model (fuses modulate, RoPE, SwiGLU and the norms) -- tried once outside this
+script, 1 thread, busy machine: forward + backward 48.3 -> 34.5 ms a step (x1.4, a ratio of ~0.28,
+not 0.5) after an 80 s compile, which a 300-step job (~15 s of training) cannot pay back; RoPE as one
 complex multiply (torch.view_as_complex) instead of unflatten/stack/flatten; rope_2d's tables built
 once per shape rather than every forward; AdamW with `foreach=True` and `torch._foreach_lerp_` for the EMA for the 12 % outside
 forward + backward. A wider DiT preset would raise the ratio (matmul work grows as width^2, the
