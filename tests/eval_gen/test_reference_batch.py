@@ -46,7 +46,7 @@ def test_real_probe_set_with_test_weights_is_inception_fd_and_a_wrong_npz_is_ref
     ref = tmp_path / "VIRTUAL_test.npz"
     np.savez(ref, mu=np.zeros(2048, dtype=np.float32), sigma=np.eye(2048, dtype=np.float32))
     base = {"dataset": folder(probe_dir), "num_samples": 4, "steps": 2, "reference_images": 30, "feature_net": FEAT,
-            "inception_weights": str(weights), "probe_train_images": 0}
+            "inception_weights": str(weights), "probe_train_images": 0, "recon_images": 8}
     parents = {"tokenizer": tok_dir, "extract": ext_dir, "dit": root / "runs" / "dit"}
     for config in ({**base, "inception_reference_images": 4}, {**base, "inception_reference": str(ref)}):
         rec = Recorder()
@@ -54,6 +54,7 @@ def test_real_probe_set_with_test_weights_is_inception_fd_and_a_wrong_npz_is_ref
             warnings.simplefilter("ignore", UserWarning)
             eval_stage.run(ctx(root, "eval", config, parents, rec))
         assert "gfid" not in rec.metrics and rec.metrics["inception_fd"] >= 0
+        assert "rfid" not in rec.metrics and rec.metrics["inception_recon_fd"] >= 0  # held-out reconstructions
         assert rec.tags["inception_network"].startswith("inception-v3-fid-unverified-")
     assert rec.tags["inception_reference"].startswith("VIRTUAL_test.npz-")
     np.savez(ref, mu=np.zeros(64), sigma=np.eye(64))
