@@ -11,4 +11,4 @@ if [[ $(id -u) == 0 ]]; then
   export VTP_REQUIRE_SLURM=${VTP_REQUIRE_SLURM:-1} VTP_REQUIRE_CHROMIUM=${VTP_REQUIRE_CHROMIUM:-1}
 fi
 .venv/bin/ruff check vtp cluster analysis tests benchmarks
-exec .venv/bin/python -m pytest -q -ra "$@"
+exec .venv/bin/python -m pytest -q -ra --durations=20 "$@"  # the slowest 20: where CI time goes
