@@ -10,6 +10,8 @@ stages and the training loops all point down here and never at each other's uppe
 from vtp.jobs.context import RunContext
 from vtp.jobs.states import JobState, RunState
 from vtp.jobs.tracker import NullTracker, Tracker
-from vtp.jobs.worker import import_target, run_job
 
-__all__ = ["JobState", "NullTracker", "RunContext", "RunState", "Tracker", "import_target", "run_job"]
+# Not re-exported here: vtp.jobs.worker (import_target, run_job). Every job starts as
+# `python -m vtp.jobs.worker`; importing it from the package first made runpy warn in every
+# worker log that the module was already in sys.modules, and run its top level twice.
+__all__ = ["JobState", "NullTracker", "RunContext", "RunState", "Tracker"]
