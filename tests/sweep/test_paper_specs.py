@@ -68,6 +68,9 @@ def test_plan_checks_the_reference_batch_of_a_cluster_spec(tmp_path):
              "stages.eval.config.probe_train_images=2", "stages.eval.config.probe_test_images=2",
              "stages.eval.config.recon_images=2",
              "stages.eval.config.feature_net={train_samples: 2, heldout_samples: 2}"]
+    weights = tmp_path / "pt_inception.pth"
+    weights.write_bytes(b"")  # plan checks that it is there, the job what it holds
+    small.append(f"fixed.inception_weights={weights}")
     npz = tmp_path / "ref.npz"
     sweep = load_sweep(SWEEPS / "compute.yaml", [*small, f"fixed.inception_reference={npz}"])
     with pytest.raises(ConfigError, match=r"compute.yaml: stages\[3\].config.inception_reference: .*ref.npz"):

@@ -107,3 +107,14 @@ def test_a_wrong_shaped_reference_batch_stops_plan(tmp_path, capsys, good):
     err = capsys.readouterr().err
     assert str(spec) in err and "stages[3].config.inception_reference" in err and str(npz) in err
     assert "mu (64,)" in err and "(2048,)" in err
+
+
+def test_missing_inception_weights_stop_plan_and_the_preview_flag_skips_them(tmp_path, capsys, good):
+    spec = write_spec(tmp_path, pretrain=folder(good), probe=folder(good))
+    missing = tmp_path / "no" / "pt_inception.pth"
+    args = [str(spec), f"root={tmp_path / 'out'}", f"stages.eval.config.inception_weights={missing}",
+            "stages.eval.config.inception_reference_images=4"]
+    assert main(["plan", *args]) == 2
+    err = capsys.readouterr().err
+    assert str(spec) in err and "stages[3].config.inception_weights" in err and str(missing) in err
+    assert main(["plan", "--no-data-check", *args]) == 0

@@ -172,6 +172,12 @@ class DataCheck:
         if self._seen[need]:
             raise ConfigError(where, f"{key}.{need.field}", str(self._seen[need]))
 
+    def weights_file(self, path: str, *, where: Any, key: str) -> None:
+        """Network weights given by local path (nothing is downloaded): the file must be there. Its
+        contents are checked by the job that loads it (plan imports no torch)."""
+        if not Path(path).is_file():
+            raise ConfigError(where, key, f"{path}: file not found (weights are read from a local path, never downloaded)")
+
     def reference_batch(self, path: str, *, where: Any, key: str) -> None:
         """An ADM-suite reference batch .npz: readable, with mu (2048,) and sigma (2048, 2048)."""
         from vtp.eval.reference_batch import INCEPTION_DIM, ReferenceBatchError, read_reference_batch

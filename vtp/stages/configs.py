@@ -55,6 +55,8 @@ def check_config(target: str, config: Mapping[str, Any], *, where: Any, key: str
         return
     for need in getattr(cfg, "data_needs", tuple)():
         data(need, where=where, key=key)
+    if isinstance(cfg, EvalConfig) and cfg.inception_weights:
+        data.weights_file(cfg.inception_weights, where=where, key=f"{key}.inception_weights")
     if isinstance(cfg, EvalConfig) and cfg.inception_reference:
         data.reference_batch(cfg.inception_reference, where=where, key=f"{key}.inception_reference")
 
