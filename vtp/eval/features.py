@@ -30,6 +30,7 @@ from vtp.config import to_dict
 from vtp.data.sets import LabelledImages
 from vtp.data.synthetic import NUM_CLASSES, render_batch  # render_batch: imported from here elsewhere
 from vtp.eval.feature_config import FeatureNetConfig
+from vtp.eval.inception import file_sha256  # the one sha256 of a weights file (also imported from here)
 
 
 class ShapesCNN(nn.Module):
@@ -132,12 +133,6 @@ def _cache_hash(cfg: FeatureNetConfig, probe: LabelledImages | None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_or_train_feature_net(cfg: FeatureNetConfig, cache_dir: str | Path,

@@ -48,20 +48,11 @@ def synthetic_reference_stats(
     dataset = {"kind": "synthetic", "seed": dataset_seed, "image_size": image_size}
     key = stats_key(dataset=dataset, num_images=num_images, offset=offset, network_id=network_id)
     path = Path(cache_dir) / f"refstats-{key}.npz"
-    if path.is_file():
-        with np.load(path) as f:
-            return f["mu"], f["cov"]
 
     def images(start: int, n: int) -> torch.Tensor:
         return render_batch(offset + start, n, image_size=image_size, seed=dataset_seed)[0]
 
-    stats = feature_stats(features, images, num_images=num_images, dim=dim)
-    mu, cov = stats.mean(), stats.cov()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npz")
-    np.savez(tmp, mu=mu, cov=cov, n=num_images)
-    os.replace(tmp, path)
-    return mu, cov
+    return _cached(path, lambda: feature_stats(features, images, num_images=num_images, dim=dim), num_images)
 
 
 def _cached(path: Path, compute: Callable[[], RunningStats], num_images: int) -> tuple[np.ndarray, np.ndarray]:
