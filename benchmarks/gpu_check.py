@@ -20,14 +20,13 @@ import os
 import socket
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import BF16_PEAK, _sync, gemm_flops_per_s, training_flops_per_s  # noqa: E402
+from train_throughput import BF16_PEAK, gemm_flops_per_s, seconds_per_step, training_flops_per_s  # noqa: E402
 
 from vtp.config import from_dict  # noqa: E402
 from vtp.train.config import TokenizerTrainConfig  # noqa: E402
@@ -68,15 +67,7 @@ def dit_step(device: torch.device, quick: bool) -> None:
         loss.backward()
         opt.step()
 
-    steps = 2 if quick else 20
-    for _ in range(1 if quick else 3):
-        one()
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        one()
-    _sync(device)
-    dt = (time.perf_counter() - t0) / steps
+    dt = seconds_per_step(lambda i: one(), device, warmup=1 if quick else 3, steps=2 if quick else 20)
     flops = dit_train_flops(model.spec, tokens=hw * hw, in_channels=c, samples=batch)
     print(f"RESULT dit_{name}_step_s={dt:.4f} dit_{name}_tflops={flops / dt / 1e12:.3f} batch={batch}")
 

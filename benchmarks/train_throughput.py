@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -38,6 +38,19 @@ BF16_PEAK = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A1
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def seconds_per_step(step: Callable[[int], None], device: torch.device, *, warmup: int, steps: int) -> float:
+    """Mean wall seconds of step(i), i = warmup .. warmup + steps - 1, after `warmup` untimed steps;
+    the device's queued work is waited for before each clock read."""
+    for i in range(warmup):
+        step(i)
+    _sync(device)
+    t0 = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        step(i)
+    _sync(device)
+    return (time.perf_counter() - t0) / steps
 
 
 def gemm_flops_per_s(device: torch.device, dtype: torch.dtype, sizes=(512, 1024, 2048), seconds: float = 1.0) -> float:
@@ -83,14 +96,7 @@ def training_flops_per_s(cfg: TokenizerTrainConfig, device: torch.device, steps:
             ema_update(teacher, student_ssl_modules(model), 0.996)
             centers = out.centers
 
-    for i in range(warmup):
-        one_step(i)
-    _sync(device)
-    t0 = time.perf_counter()
-    for i in range(steps):
-        one_step(warmup + i)
-    _sync(device)
-    return steps * step_flops(cfg, sizes) / (time.perf_counter() - t0)
+    return step_flops(cfg, sizes) / seconds_per_step(one_step, device, warmup=warmup, steps=steps)
 
 
 def timm_vit_flops_per_s(cfg: TokenizerTrainConfig, device: torch.device, steps: int, warmup: int = 2) -> float:
@@ -124,14 +130,7 @@ def timm_vit_flops_per_s(cfg: TokenizerTrainConfig, device: torch.device, steps:
     flops = float(counter.get_total_flops())
     for blk in model.blocks:
         blk.attn.fused_attn = True
-    for _ in range(warmup):
-        one_step()
-    _sync(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        one_step()
-    _sync(device)
-    return steps * flops / (time.perf_counter() - t0)
+    return flops / seconds_per_step(lambda i: one_step(), device, warmup=warmup, steps=steps)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
