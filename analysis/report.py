@@ -7,7 +7,9 @@ and data scaling (x = the data axis, final checkpoints, one line per objective a
 when its column is present and varies, each line only where its x varies (see `along`); and
 reconstruction scaling (y = rFID, else the reconstruction Frechet distance `recon_fd`; x = tokenizer
 FLOPs, one line per tokenizer config like training scaling) when the snapshot has that metric.
-A plain table gets one panel.
+A plain table gets one panel. With the probe's controls in the snapshot (analysis.controls), a
+"Probe controls" section shows each configuration's oracle accuracy against its control and chance,
+and only configurations whose probe passes enter the fits.
 """
 
 from __future__ import annotations
@@ -24,6 +26,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.controls import (
+    CHECK_HEADER,
+    ProbeCheck,
+    check_row,
+    passing_rows,
+    probe_checks,
+    rule_text,
+    summary_line,
+)
 from analysis.figures import scaling_figure
 from analysis.laws import DEFAULT_LAWS, LawSettings, LawsResult, fit_laws
 from analysis.table import DATA_COLUMNS, Columns, Table, recon_column, varies, y_label
@@ -94,9 +105,11 @@ def along(frame: pd.DataFrame, x: str, by: tuple[str, ...]) -> pd.DataFrame:
 
 
 def default_panels(table: Table, frame: pd.DataFrame, cols: Columns) -> list[Panel]:
-    panels = [Panel("training", "Training scaling", cols.x, frame, cols)]
     if table.snapshot_version is None or cols.x2:
-        return panels
+        return [Panel("training", "Training scaling", cols.x, frame, cols)]
+    # a configuration probed only at its last checkpoint (its seeds) is a point of the parameter or
+    # data study, not a one-x series of training scaling
+    panels = [Panel("training", "Training scaling", cols.x, along(frame, cols.x, cols.by), cols)]
     final = final_checkpoints(frame)
     fam = (cols.family,) if cols.family else ()
     data_col = next((c for c in DATA_COLUMNS if varies(final, c)), None)
@@ -118,10 +131,16 @@ def default_panels(table: Table, frame: pd.DataFrame, cols: Columns) -> list[Pan
 
 
 def _blocks(table: Table, settings: LawSettings, fitted: list[tuple[Panel, LawsResult, Path]],
-            summary: list[str], command: str | None, version: str) -> list[tuple]:
+            summary: list[str], command: str | None, version: str, checks: list[ProbeCheck] = ()) -> list[tuple]:
     metric = fitted[0][1].columns.y_label
     blocks: list[tuple] = [("h1", "vtp-scaling report"), ("p", f"Metric: {metric} (column `{fitted[0][1].columns.y}`).")]
     blocks += [("h2", "Summary"), ("p", verdict_rule(settings)), ("ul", summary)]
+    if checks:
+        blocks += [("h2", "Probe controls"),
+                   ("p", f"Whether the DiT probe learned the classes, per tokenizer configuration: {rule_text()}. "
+                         "Laws are fitted only on configurations whose probe passes. The negative control is the "
+                         "same probe with its DiT trained on shuffled labels."),
+                   ("table", CHECK_HEADER, [check_row(c) for c in checks])]
     for panel, res, png in fitted:
         label = res.columns.y_label
         y = "" if res.columns.y == fitted[0][1].columns.y else f"y = {label} (`{res.columns.y}`), "
@@ -193,22 +212,27 @@ def to_html(blocks: list[tuple]) -> str:
 
 def write_report(table: Table, frame: pd.DataFrame, cols: Columns, out_dir: Path, *,
                  settings: LawSettings = DEFAULT_LAWS, panels: list[Panel] | None = None,
-                 command: str | None = None) -> tuple[list[Path], list[str]]:
+                 command: str | None = None, fit_failing: bool = False) -> tuple[list[Path], list[str]]:
     """Fit every panel and write report.html, report.md, fits.json and one PNG per panel.
     `command` is the command line recorded in the provenance. Returns (the files written, the
-    Summary section's lines)."""
+    Summary section's lines). `fit_failing`: fit configurations whose probe failed its controls too
+    (the controls are still shown; the default leaves them out of the fits)."""
     from analysis.laws import to_json
 
     version = code_version()  # before writing: the report's own files may be tracked (docs/mini) and mark the tree dirty
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    checks = probe_checks(table.frame, cols.by) if table.snapshot_version is not None and panels is None else []
+    if not fit_failing:
+        frame = passing_rows(frame, checks, cols.by)
     fitted = []
     for panel in panels or default_panels(table, frame, cols):
         res = fit_laws(panel.frame, panel.columns, settings)
         png = scaling_figure(res, out_dir / f"{panel.name}.png", title=panel.title, x_label=panel.x_label)
         fitted.append((panel, res, png))
-    summary = [line for panel, res, _ in fitted for line in summary_lines(panel.title, res)]
-    blocks = _blocks(table, settings, fitted, summary, command, version)
+    summary = [summary_line(checks, fitted_anyway=fit_failing)] if checks else []
+    summary += [line for panel, res, _ in fitted for line in summary_lines(panel.title, res)]
+    blocks = _blocks(table, settings, fitted, summary, command, version, checks)
     md, page, js = out_dir / "report.md", out_dir / "report.html", out_dir / "fits.json"
     md.write_text(to_markdown(blocks))
     page.write_text(to_html(blocks))

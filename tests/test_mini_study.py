@@ -1,6 +1,8 @@
 """The README's main command (scripts/demo.sh on sweeps/mini.yaml), shrunk by command-line overrides
 to a few-minute variant: killed midway and run again it finishes only the remaining runs, and run
-again after it finished it trains nothing and re-renders the report with its three panels."""
+again after it finished it trains nothing and re-renders the report. At this size no probe learns
+the classes: the report shows every configuration's controls failing and fits nothing; the same
+snapshot reported with --all-series shows the three panels."""
 
 import os
 import re
@@ -16,21 +18,24 @@ from vtp.jobs.ledger import read_json, read_ledger
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "scripts" / "demo.sh"
 SMALL = [
-    "grids=[{params: [cpu-xs, cpu-s]}, {data: [500, 2000]}]",  # 3 tokenizer configs per objective
+    "grids=[{params: [cpu-xxs, cpu-xs]}, {data: [500, 2000]}]",  # 3 tokenizer configs per objective
     "stages.tokenizer.config.budget_steps=20",
     "stages.tokenizer.config.checkpoints=[20, 40]",
     "stages.decoder.config.steps=5",
     "stages.decoder.config.checkpoint_every=5",
     "stages.extract.config.num_images=200",
     "stages.extract.config.stats_samples=100",
-    "stages.dit.config.steps=20",
-    "stages.eval.config.num_samples=50",
-    "stages.eval.config.reference_images=200",
+    *(f"stages.{dit}.config.steps=20" for dit in ("dit", "dit_shuffled")),
+    *(f"stages.{ev}.config.{k}" for ev in ("eval", "eval_shuffled") for k in (
+        "num_samples=50", "reference_images=200", "recon_images=50",
+        "feature_net={train_samples: 500, epochs: 1, width: 8}")),
     "stages.eval.config.probe_train_images=200",
     "stages.eval.config.probe_test_images=100",
-    "stages.eval.config.feature_net={train_samples: 500, epochs: 1, width: 8}",
 ]
-N_RUNS = 6 + 4 * 12  # 6 tokenizers, 2 checkpoints each, decoder -> extract -> dit -> eval per checkpoint
+# 12 tokenizers (3 configs x 2 objectives x 2 seeds), checkpoints 20 and 40; decoder -> extract -> dit
+# -> eval for both checkpoints of the centre's seed 0 and the last elsewhere (7 per objective), and
+# dit_shuffled -> eval_shuffled at the centre's last checkpoint of seed 0 (one per objective)
+N_RUNS = 12 + 4 * 14 + 2 * 2
 
 pytestmark = [
     pytest.mark.slow,
@@ -90,8 +95,23 @@ def test_mini_study_killed_resumed_and_rerun(tmp_path):
     assert _states(folder) == after  # trained nothing
     assert (report / "report.html").stat().st_mtime > mtime  # re-rendered
     md = (report / "report.md").read_text()
-    panels = md.split("\n## ")[2:5]
+    assert "summary:" in out and "Frechet distance (shapes-cnn-" in md and "gFID" not in md
+    # the controls: computed for every configuration (2 seeds averaged), shown, and the fits left out
+    controls = md.split("## Probe controls")[1].split("\n## ")[0]
+    rows = [r for r in controls.splitlines() if r.startswith("| objective=")]
+    assert len(rows) == 6 + 2, controls  # 6 configurations, 2 negative controls
+    assert sum("| shuffled | 1 |" in r for r in rows) == 2 and sum("| true | 2 |" in r for r in rows) == 6
+    assert "0 of 6 configurations pass" in md and "left out of the fits" in md
+    for r in rows:  # oracle accuracy of samples, control and chance are numbers
+        cells = [c.strip() for c in r.split("|")[1:-1]]
+        assert all(0 <= float(cells[i]) <= 1 for i in (3, 4, 5)) and float(cells[5]) == 0.05, r
+
+    # the same snapshot with every configuration fitted: the three panels
+    subprocess.run([str(ROOT / ".venv" / "bin" / "vtp-analyze"), "report", str(folder / "runs.parquet"), "-o",
+                    str(tmp_path / "all"), "--all-series"], check=True, capture_output=True, timeout=300)
+    md = (tmp_path / "all" / "report.md").read_text()
+    panels = md.split("\n## ")[3:6]
     assert [p.split(" (")[0] for p in panels] == ["Training scaling", "Parameter scaling", "Data scaling"]
     for p in panels:
         assert "objective=ae" in p and "objective=vtp" in p, p
-    assert "summary:" in out and "Frechet distance (shapes-cnn-" in md and "gFID" not in md
+    assert "fitted anyway (--all-series)" in md

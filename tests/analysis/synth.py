@@ -31,12 +31,14 @@ def chinchilla_data(seed: int, n: int = 60, sigma: float = 0.01) -> tuple[np.nda
 
 
 def write_snapshot(path: Path, *, seed: int = 0, network: str = "dinov2-s", with_gfid: bool = False,
-                   recon: str | None = None) -> Path:
+                   recon: str | None = None, failing: tuple[tuple[str, str, float], ...] | None = None) -> Path:
     """A vtp snapshot (Parquet, vtp_snapshot_version=1): ae stagnates, vtp scales. The grid is a
     union of one-axis studies sharing a centre (B, 1e6): sizes S/B/L at 1e6 images, and 1e5/1e6/1e7
     images at size B, like sweeps/mini.yaml. `recon` ("recon_fd" or "rfid") adds that reconstruction
     metric (both families improve, ae faster), its noise from its own generator so the other columns
-    are the same as without it."""
+    are the same as without it. `failing` (not None) adds the probe's controls (analysis.controls):
+    every configuration passes but the (objective, size, data) listed, and a shuffled-label negative
+    control at the centre."""
     rng = np.random.default_rng(seed)
     rng_recon = np.random.default_rng(seed + 1000)
     rows = []
@@ -63,6 +65,14 @@ def write_snapshot(path: Path, *, seed: int = 0, network: str = "dinov2-s", with
                     "metric.linear_probe": probe + rng.normal(0, 0.005),
                     "metric.tokenizer_flops": flops, "metric.tokenizer_params": n_params,
                 })
+                if failing is not None:
+                    bad = (obj, size, data) in failing
+                    rows[-1].update({"metric.oracle_accuracy": 0.08 if bad else 0.4, "metric.oracle_accuracy_recon": 0.6,
+                                     "metric.oracle_chance": 0.05, "tag.probe_labels": "true"})
+                    if (size, data) == ("B", 1e6) and k == 32:
+                        rows.append({**rows[-1], "run_key": f"{root}-shuffled", "stage": "eval_shuffled",
+                                     "metric.oracle_accuracy": 0.055, "tag.probe_labels": "shuffled"})
+                        rows[-1], rows[-2] = rows[-2], rows[-1]  # the probe's row stays last for `recon`
                 if recon:
                     rfd = (2.0 + 30.0 * scale ** -0.4) if obj == "ae" else (4.0 + 30.0 * scale ** -0.25)
                     rows[-1][f"metric.{recon}"] = rfd * np.exp(rng_recon.normal(0, 0.01))

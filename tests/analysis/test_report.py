@@ -144,3 +144,22 @@ def test_html_renders_every_figure_in_chromium(request, which, figures, tmp_path
     assert found, f"chromium gave no result (rc={proc.returncode}):\n{proc.stderr[-2000:]}"
     shown = json.loads(found.group(1))
     assert shown == [True] * figures, shown
+
+
+def test_probe_controls_section_and_failing_configurations_left_out(tmp_path):
+    """With the probe's controls in the snapshot, the report shows them per configuration, fits only
+    the configurations whose probe passed, and says which were left out; the negative control is shown
+    failing."""
+    table = load_table(write_snapshot(tmp_path / "s.parquet", failing=(("vtp", "L", 1e6),)))
+    frame, cols = choose_columns(table)
+    _, summary = write_report(table, frame, cols, tmp_path / "out", settings=SETTINGS)
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "## Probe controls" in md
+    assert "9 of 10 configurations pass" in summary[0] and "objective=vtp, params=L, data=1000000.0" in summary[0]
+    assert "fails, as it should" in summary[0]
+    controls = md.split("## Probe controls")[1].split("\n## ")[0]
+    assert controls.count("| passes |") == 9 and "| fails |" in controls and "fails (as it should)" in controls
+    fits = json.loads((tmp_path / "out" / "fits.json").read_text())
+    names = [s["key"] for p in fits.values() for s in p["series"]]
+    assert not any(n.get("axis.objective") == "vtp" and n.get("axis.params") == "L" for n in names)
+    assert any(n.get("axis.objective") == "ae" and n.get("axis.params") == "L" for n in names)

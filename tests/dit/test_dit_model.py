@@ -78,3 +78,23 @@ def test_flops_formula_matches_torch_counter(name):
     formula = dit_forward_flops(model.spec, tokens=16, in_channels=8)
     assert counter.get_total_flops() == pytest.approx(2 * formula, rel=0.02)  # batch of 2
     assert dit_train_flops(model.spec, tokens=16, in_channels=8, samples=10) == 30 * formula
+
+
+def test_patch_size_two_tokens_round_trip_and_flops():
+    """DiT's "/2" models: p x p latent positions per token; patchify is undone exactly, the output
+    keeps the latent's shape, and the FLOP formula counts (h/p)(w/p) tokens of C p^2 channels."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = build_dit("DiT-cpu", in_channels=8, num_classes=20, patch_size=2)
+    z = torch.randn(2, 8, 8, 8)
+    tokens = model.patchify(z)
+    assert tokens.shape == (2, 16, 32)
+    assert torch.equal(tokens[0, 1], z[0, :, 0:2, 2:4].reshape(-1))  # token 1: rows 0-1, columns 2-3
+    assert torch.equal(model.unpatchify(tokens, 8, 8), z)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = model(z, torch.rand(2), torch.tensor([0, 3]))
+    assert out.shape == z.shape
+    assert counter.get_total_flops() == pytest.approx(2 * dit_forward_flops(model.spec, tokens=16, in_channels=32), rel=0.02)
+    with pytest.raises(ValueError, match="not divisible"):
+        model(torch.randn(1, 8, 5, 5), torch.rand(1), torch.tensor([0]))

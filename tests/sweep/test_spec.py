@@ -84,6 +84,8 @@ def test_overrides_apply_and_errors_say_command_line():
     ("${fixed.a} * 2 + 1", 7), ("${fixed.a} ** 2", 9), ("${fixed.a} // 2", 1), ("-${fixed.a}", -3),
     ("min(${fixed.a}, 2) * max(1, 4)", 8), ("1e8 / ${fixed.a}", 1e8 / 3),
     ("1.0 if ${fixed.o} == 'ae' else 0.125", 0.125), ("${fixed.a} * 2 if ${fixed.a} > 2 else 0", 6),
+    ("${fixed.a} == 3 and ${fixed.o} == 'vtp'", True), ("${fixed.a} == 2 or ${fixed.o} == 'ae'", False),
+    ("not ${fixed.a} == 2", True), ("1 if ${fixed.a} > 2 and not ${fixed.o} == 'ae' else 0", 1),
 ])
 def test_evaluate(expr, value):
     assert evaluate(expr, {"fixed": {"a": 3, "o": "vtp"}}) == value
@@ -188,3 +190,49 @@ stages:
     sweep = load_sweep(path)
     tasks = {name: (p.nodes, p.tasks_per_node) for name, p in sweep.stage_profiles.items()}
     assert tasks == {"tok": (2, 8), "dit": (1, 2), "ev": (1, 1)}  # gres gpu:8 on 2 nodes = 16 ranks
+
+
+WHEN = """
+name: w
+axes: {objective: [ae, vtp], size: [1, 2], seed: [0, 1]}
+derived: {centre: "${axes.size} == 1"}
+stages:
+  - {name: t, target: vtp.stages.smoke:run, fanout: checkpoints,
+     config: {steps: 40, seed: "${axes.seed}", save_every: 5, checkpoints: [10, 20, 40], o: "${axes.objective}", s: "${axes.size}"}}
+  - {name: probe, target: vtp.stages.smoke:run, after: t, config: {steps: 5, save_every: 5},
+     when: "${run.checkpoint} == 40 or (${derived.centre} and ${axes.seed} == 0)"}
+  - {name: control, target: vtp.stages.smoke:run, after: probe, config: {steps: 5, save_every: 5},
+     when: "${derived.centre} and ${axes.seed} == 0 and ${run.checkpoint} == 40"}
+  - {name: after_control, target: vtp.stages.smoke:run, after: control, config: {steps: 5, save_every: 5}}
+"""
+
+
+def test_stage_when_probes_only_where_it_holds(tmp_path):
+    runs = expand(load_sweep(write(tmp_path, WHEN)), "v1")
+    by = {}
+    for r in runs:
+        by.setdefault(r.stage, []).append(r)
+    assert len(by["t"]) == 8  # 2 objectives x 2 sizes x 2 seeds
+    probed = sorted((r.axes["size"], r.axes["seed"], r.checkpoint) for r in by["probe"] if r.axes["objective"] == "ae")
+    # every checkpoint of (size 1, seed 0), the last checkpoint elsewhere
+    assert probed == [(1, 0, 10), (1, 0, 20), (1, 0, 40), (1, 1, 40), (2, 0, 40), (2, 1, 40)]
+    assert sorted((r.axes["objective"], r.checkpoint) for r in by["control"]) == [("ae", 40), ("vtp", 40)]
+    assert {r.parent for r in by["after_control"]} == {r.key for r in by["control"]}  # children follow
+    assert all(r.parent in {p.key for p in by["probe"]} for r in by["control"])
+
+
+@pytest.mark.parametrize("when, message", [
+    ("${axes.nope} == 1", "unknown reference"),
+    ("${run.checkpoint} + 1", "expected a condition"),
+    ("__import__('os')", "not allowed"),
+])
+def test_stage_when_errors_name_the_key_and_nothing_is_planned(tmp_path, when, message):
+    text = WHEN.replace('"${run.checkpoint} == 40 or (${derived.centre} and ${axes.seed} == 0)"', repr(when).replace("'", '"') if "'" not in when else f'"{when}"')
+    with pytest.raises(ConfigError, match=rf"stages\[1\]\.when.*{message}"):
+        expand(load_sweep(write(tmp_path, text)), "v1")
+
+
+def test_stage_when_needs_a_parent(tmp_path):
+    text = WHEN.replace("fanout: checkpoints,", "fanout: checkpoints, when: \"${axes.seed} == 0\",")
+    with pytest.raises(ConfigError, match=r"stages\[0\]\.when.*only a stage with `after`"):
+        load_sweep(write(tmp_path, text))

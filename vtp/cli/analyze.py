@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write an HTML report, its Markdown twin and PNG figures")
     _add_table_args(rep)
     rep.add_argument("-o", "--output", required=True, help="output folder")
+    rep.add_argument("--all-series", action="store_true",
+                     help="fit every configuration, also those whose DiT probe failed its controls (shown, not "
+                          "left out: for looking at a study whose probe does not work yet)")
     exp = sub.add_parser("export", help="export a sweep (folder or tracking URI) to a snapshot Parquet")
     exp.add_argument("sweep", nargs="?", default=".", help="sweep folder or tracking URI")
     exp.add_argument("-o", "--output", default="snapshot.parquet")
@@ -116,7 +119,8 @@ def _report(args: argparse.Namespace) -> int:
     from analysis.report import write_report
 
     table, frame, cols, settings = _inputs(args)
-    paths, summary = write_report(table, frame, cols, Path(args.output), settings=settings, command=args.command_line)
+    paths, summary = write_report(table, frame, cols, Path(args.output), settings=settings, command=args.command_line,
+                                  fit_failing=args.all_series)
     for p in paths:
         print(f"wrote {p}")
     print("\n".join(["", "summary:", *(f"  {line}" for line in summary)]))

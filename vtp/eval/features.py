@@ -76,6 +76,21 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return (pred == y).float().mean().item()
 
 
+def random_blur(x: torch.Tensor, max_sigma: float, g: torch.Generator) -> torch.Tensor:
+    """Half of the images (B, C, H, W) blurred by a separable Gaussian of sigma ~ U(0.3, max_sigma)
+    each (5 taps, reflect padding); the rest unchanged."""
+    b, c, h, w = x.shape
+    sigma = 0.3 + (max_sigma - 0.3) * torch.rand(b, generator=g)  # (B,)
+    keep = torch.rand(b, generator=g) < 0.5
+    taps = torch.arange(-2, 3, dtype=x.dtype)  # (5,)
+    k = torch.exp(-0.5 * (taps[None] / sigma[:, None]) ** 2)
+    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (B*C, 5)
+    y = x.reshape(1, b * c, h, w)
+    y = F.conv2d(F.pad(y, (2, 2, 0, 0), mode="reflect"), k[:, None, None, :], groups=b * c)
+    y = F.conv2d(F.pad(y, (0, 0, 2, 2), mode="reflect"), k[:, None, :, None], groups=b * c)
+    return torch.where(keep[:, None, None, None], x, y.reshape(b, c, h, w))
+
+
 def _real(probe: LabelledImages | None) -> bool:
     return probe is not None and probe.cfg.kind != "synthetic"
 
@@ -109,6 +124,8 @@ def train_feature_net(cfg: FeatureNetConfig, probe: LabelledImages | None = None
             xb = x[idx]
             flip = torch.rand(len(idx), generator=g) < 0.5  # flips keep the class: be invariant to them
             xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)  # (B, 3, H, W)
+            if cfg.blur > 0:
+                xb = random_blur(xb, cfg.blur, g)
             loss = F.cross_entropy(model(xb), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()

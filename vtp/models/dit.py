@@ -1,7 +1,8 @@
 """A LightningDiT-style diffusion transformer on latent grids (the fixed downstream probe).
 
 Follows LightningDiT (Yao et al. 2025, github.com/hustvl/LightningDiT) on top of DiT (Peebles & Xie
-2023, github.com/facebookresearch/DiT): patch size 1 on the latent grid, adaLN-Zero conditioning on
+2023, github.com/facebookresearch/DiT): patch size 1 on the latent grid (LightningDiT's), or p x p
+latent positions per token (DiT's "/2" models: `patch_size`), adaLN-Zero conditioning on
 (timestep + class), SwiGLU MLPs, RMSNorm (also on queries and keys), 2-D rotary position embeddings.
 The class table has one extra row, `num_classes`, the "null" label used for label dropout and
 classifier-free guidance. Input z (B, C, h, w), time t (B,) in [0, 1], labels y (B,) -> velocity
@@ -110,19 +111,21 @@ def timestep_embedding(t: torch.Tensor, dim: int = 256, max_period: float = 1000
 
 
 class DiT(nn.Module):
-    def __init__(self, spec: DiTSpec, *, in_channels: int, num_classes: int):
+    def __init__(self, spec: DiTSpec, *, in_channels: int, num_classes: int, patch_size: int = 1):
         super().__init__()
         if spec.width % spec.heads or spec.head_dim % 4:
             raise ValueError(f"width {spec.width} / heads {spec.heads} must give a head dim divisible by 4")
-        self.spec, self.in_channels, self.num_classes = spec, in_channels, num_classes
-        d = spec.width
-        self.x_embed = nn.Linear(in_channels, d)  # patch size 1: one token per latent position
+        if patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1, got {patch_size}")
+        self.spec, self.in_channels, self.num_classes, self.patch_size = spec, in_channels, num_classes, patch_size
+        d, token_dim = spec.width, in_channels * patch_size**2
+        self.x_embed = nn.Linear(token_dim, d)  # one token per p x p latent positions (a strided conv as a linear)
         self.t_embed = nn.Sequential(nn.Linear(256, d), nn.SiLU(), nn.Linear(d, d))
         self.y_embed = nn.Embedding(num_classes + 1, d)  # last row: the null label
         self.blocks = nn.ModuleList(Block(spec) for _ in range(spec.depth))
         self.final_norm = nn.RMSNorm(d, elementwise_affine=False)
         self.final_ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
-        self.out = nn.Linear(d, in_channels)
+        self.out = nn.Linear(d, token_dim)
         self.reset_parameters()
 
     @property
@@ -145,22 +148,37 @@ class DiT(nn.Module):
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
 
+    def patchify(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, C, h, w) -> (B, N, C p p), N = (h / p)(w / p), tokens in row-major order."""
+        b, c, h, w = z.shape
+        p = self.patch_size
+        if h % p or w % p:
+            raise ValueError(f"latent grid {h}x{w} is not divisible by the DiT's patch size {p}")
+        z = z.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)  # (B, h/p, w/p, C, p, p)
+        return z.reshape(b, (h // p) * (w // p), c * p * p)
+
+    def unpatchify(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """The inverse of patchify: (B, N, C p p) -> (B, C, h, w)."""
+        b, p, c = x.shape[0], self.patch_size, self.in_channels
+        x = x.reshape(b, h // p, w // p, c, p, p).permute(0, 3, 1, 4, 2, 5)  # (B, C, h/p, p, w/p, p)
+        return x.reshape(b, c, h, w)
+
     def forward(self, z: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         b, c, h, w = z.shape
-        x = self.x_embed(z.flatten(2).transpose(1, 2))  # (B, N, D), N = h * w
+        x = self.x_embed(self.patchify(z))  # (B, N, D)
         cond = self.t_embed(timestep_embedding(t)) + self.y_embed(y)  # (B, D)
-        rope = rope_2d(h, w, self.spec.head_dim, device=z.device)
+        rope = rope_2d(h // self.patch_size, w // self.patch_size, self.spec.head_dim, device=z.device)
         for blk in self.blocks:
             x = blk(x, cond, rope)
         shift, scale = self.final_ada(cond).chunk(2, -1)  # (B, D) each
-        x = self.out(modulate(self.final_norm(x), shift, scale))  # (B, N, C)
-        return x.transpose(1, 2).reshape(b, c, h, w)
+        x = self.out(modulate(self.final_norm(x), shift, scale))  # (B, N, C p p)
+        return self.unpatchify(x, h, w)
 
 
-def build_dit(name: str, *, in_channels: int, num_classes: int) -> DiT:
+def build_dit(name: str, *, in_channels: int, num_classes: int, patch_size: int = 1) -> DiT:
     if name not in PRESETS:
         raise KeyError(f"unknown DiT preset {name!r}; choose from {sorted(PRESETS)}")
-    return DiT(PRESETS[name], in_channels=in_channels, num_classes=num_classes)
+    return DiT(PRESETS[name], in_channels=in_channels, num_classes=num_classes, patch_size=patch_size)
 
 
 # Presets: DiT/LightningDiT sizes (S/B/L/XL: Peebles & Xie 2023, table 1) and CPU sizes for the laptop study.

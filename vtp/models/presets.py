@@ -64,6 +64,10 @@ PRESETS: dict[str, TokenizerPreset] = {
     "S": TokenizerPreset(EncoderPreset(384, 12, 6), _PAPER_TEXT, _DINOV2_HEAD, clip_dim=768),
     "B": TokenizerPreset(EncoderPreset(768, 12, 12), _PAPER_TEXT, _DINOV2_HEAD, clip_dim=768),
     "L": TokenizerPreset(EncoderPreset(1024, 24, 16), _PAPER_TEXT, _DINOV2_HEAD, clip_dim=768),
+    # the embedded study's parameter axis is cpu-xxs / cpu-xs / cpu-s (sweeps/mini.yaml)
+    "cpu-xxs": TokenizerPreset(
+        EncoderPreset(32, 2, 2), TextPreset(48, 2, 2, 32), SSLHeadPreset(96, 48, 256), clip_dim=48
+    ),
     "cpu-xs": TokenizerPreset(
         EncoderPreset(64, 2, 2), TextPreset(64, 2, 2, 32), SSLHeadPreset(128, 64, 256), clip_dim=64
     ),

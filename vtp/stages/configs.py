@@ -105,6 +105,9 @@ class EvalConfig:
     # controls, see vtp.stages.eval
     recon_images: int = 1000  # recon_psnr/ssim/fd, rfid, oracle_accuracy_real/recon; 0 = skip
     seed: int = 0
+    # the upstream stage whose DiT this run samples: `dit`, or a probe control's (sweeps/mini.yaml's
+    # `dit_shuffled`, trained on shuffled labels: the negative control)
+    dit_stage: str = "dit"
 
     def validate(self) -> None:
         for name in ("num_samples", "steps", "batch_size", "reference_images"):

@@ -27,6 +27,12 @@ def denormalise(latents: torch.Tensor, manifest: dict) -> torch.Tensor:
     return latents * std + mean
 
 
+def shuffled(labels: torch.Tensor, *, seed: int) -> torch.Tensor:
+    """The labels in a seeded random order: the same class counts, no link to the latents."""
+    g = torch.Generator().manual_seed(1_000_003 + seed)
+    return labels[torch.randperm(len(labels), generator=g)]
+
+
 def run(ctx: RunContext) -> dict:
     cfg = from_dict(DiTTrainConfig, dict(ctx.config), where=f"run {ctx.key} config", key="dit")
     if "extract" not in ctx.parents:
@@ -34,6 +40,8 @@ def run(ctx: RunContext) -> dict:
     ext = Path(ctx.parents["extract"])
     manifest = json.loads((ext / "latents.json").read_text())
     latents, labels = load_shards(ext, manifest["shards"])
+    if cfg.shuffle_labels:
+        labels = shuffled(labels, seed=cfg.seed)
     ctx.tracker.log_params({f"dit.{k}": v for k, v in to_dict(cfg).items()})
     with process_group() as dist:  # one rank per task of the job (a single process: rank 0 of 1)
         return train_dit(cfg, latents=normalise(latents, manifest), labels=labels,

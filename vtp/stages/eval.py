@@ -176,16 +176,17 @@ def evaluate(images: torch.Tensor, labels: torch.Tensor, *, cfg: EvalConfig, pro
 
 def run(ctx: RunContext) -> dict:
     cfg = from_dict(EvalConfig, dict(ctx.config), where=f"run {ctx.key} config", key="eval")
-    for p in ("extract", "dit"):
+    for p in ("extract", cfg.dit_stage):
         if p not in ctx.parents:
             raise ConfigError(ctx.key, "parents", f"stage eval needs a {p} parent")
-    ext_dir, dit_dir = Path(ctx.parents["extract"]), Path(ctx.parents["dit"])
+    ext_dir, dit_dir = Path(ctx.parents["extract"]), Path(ctx.parents[cfg.dit_stage])
     manifest = json.loads((ext_dir / "latents.json").read_text())
     cache = Path(cfg.cache_dir) if cfg.cache_dir else Path(ctx.run_dir).parent.parent / "cache"
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer, info = load_checkpoint_tokenizer(ctx)
     tokenizer = tokenizer.to(device)
     dit = load_dit_ema(dit_dir / "dit_ema.pt", map_location=device)
+    shuffled = bool(torch.load(dit_dir / "dit_ema.pt", map_location="cpu", weights_only=True)["config"].get("shuffle_labels"))
     ctx.progress(0, 3, "phases")  # sample, score (the sweep's first eval also trains the feature net), probe
     probe = probe_set(cfg, manifest, where=f"run {ctx.key} config")  # before sampling: a mismatch fails at once
     images, labels = generate(dit, tokenizer, manifest, cfg, device)
@@ -207,6 +208,10 @@ def run(ctx: RunContext) -> dict:
     if cfg.recon_images > 0:  # after the existing metrics: their values and RNG draws stay as they were
         metrics.update(evaluate_heldout(tokenizer, cfg=cfg, probe=probe, cache=cache))
     tags.update(probe.listing.record(image_size=probe.image_size))
+    # The probe's controls (analysis.controls): chance for the oracle, and whether the DiT learned
+    # true labels or shuffled ones (the negative control, which must stay near chance).
+    metrics["oracle_chance"] = 1.0 / manifest["num_classes"]
+    tags["probe_labels"] = "shuffled" if shuffled else "true"
     for src, dst in (("flops", "tokenizer_flops"), ("encoder_params", "tokenizer_params"),
                      ("samples_seen", "tokenizer_samples_seen")):
         if src in info:

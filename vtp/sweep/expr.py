@@ -3,7 +3,8 @@
 A spec can never execute code: expressions are parsed with `ast` and only a whitelist of nodes is
 walked (numbers, strings, names bound by interpolation, + - * / // ** unary minus, min/max, and
 comparisons with `a if cond else b`, so a value can follow a string axis:
-`"1.0 if ${axes.objective} == 'ae' else 0.125"`). No eval/exec.
+`"1.0 if ${axes.objective} == 'ae' else 0.125"`, and `and` / `or` / `not` between conditions, as a
+stage's `when:` needs). No eval/exec.
 """
 
 from __future__ import annotations
@@ -121,6 +122,11 @@ def _walk(node: ast.AST, names: Mapping[str, Any], text: str) -> Any:
             return _COMPARE[type(node.ops[0])](left, right)
         except TypeError as e:
             raise ExprError(f"cannot compare in {text!r}: {e}") from None
+    if isinstance(node, ast.BoolOp):  # every operand is walked, so a typo in any fails at load
+        values = [_walk(v, names, text) for v in node.values]
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return not _walk(node.operand, names, text)
     if isinstance(node, ast.IfExp):  # both branches are walked, so a typo in either fails at load
         test, body, orelse = (_walk(n, names, text) for n in (node.test, node.body, node.orelse))
         return body if test else orelse
@@ -152,4 +158,5 @@ def _walk(node: ast.AST, names: Mapping[str, Any], text: str) -> Any:
         raise ExprError(f"unknown name {node.id!r} in {text!r}; refer to values as ${{axes.NAME}}, "
                         "${fixed.NAME} or ${derived.NAME}; functions: min, max")
     raise ExprError(f"not allowed in an expression: {ast.unparse(node)!r} in {text!r} "
-                    "(allowed: numbers, strings, ${refs}, + - * / // **, min, max, one comparison, a if c else b)")
+                    "(allowed: numbers, strings, ${refs}, + - * / // **, min, max, one comparison, a if c else b, "
+                    "and, or, not)")

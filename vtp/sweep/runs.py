@@ -36,6 +36,7 @@ from vtp.sweep.spec import (
     best_section,
     resolve_derived,
     search_scope,
+    stage_when,
     tune_stages,
 )
 
@@ -137,6 +138,8 @@ def expand(sweep: Sweep, code_version: str,
             else:
                 checkpoints = [parent.checkpoint]
             for ck in checkpoints:
+                if stage.when is not None and not stage_when(stage, _when_scope(sweep, axes, ck), where, i):
+                    continue
                 ancestors = {**parent.ancestors, parent.stage: parent.key} if parent else {}
                 key = run_key(stage.name, stage.target, config, ancestors, ck, code_version)
                 if key in seen and waits_for is None:
@@ -174,6 +177,13 @@ def _stage_config(sweep: Sweep, stage: StageSpec, i: int, axes: Mapping[str, Any
             values = {k: PENDING for k in searches[name].tune.space}  # type: ignore[union-attr]
         scope[name] = best_section(values)
     return _resolve_config(sweep, stage, i, scope), waits_for
+
+
+def _when_scope(sweep: Sweep, axes: Mapping[str, Any], checkpoint: int | None) -> dict[str, dict[str, Any]]:
+    scope: dict[str, dict[str, Any]] = {"axes": dict(axes), "fixed": dict(sweep.spec.fixed)}
+    resolve_derived(sweep.spec, scope, sweep.source)
+    scope["run"] = {"checkpoint": checkpoint}
+    return scope
 
 
 def _referenced(value: Any) -> set[str]:

@@ -53,6 +53,10 @@ class StageSpec:
     flops: str | None = None  # "package.module:function" f(config) -> float, torch-free
     resources: Mapping[str, Any] = field(default_factory=dict)
     tune: TuneSpec | None = None  # a search stage: its runs write best.json (see vtp.tune.spec)
+    # A condition (expr.py) over ${axes.*}, ${fixed.*}, ${derived.*} and ${run.checkpoint}: the stage
+    # gets a run for a parent run (and checkpoint) only where it holds, e.g. probe every checkpoint of
+    # the centre configuration but only the last one elsewhere. Skipped runs have no descendants.
+    when: str | None = None
 
     def validate(self) -> None:
         if not NAME.match(self.name):
@@ -395,3 +399,21 @@ def _check_references(spec: SweepSpec, where: str) -> None:
                 interpolate(v, here)
             except ExprError as e:
                 raise ConfigError(where, f"stages[{i}].config.{k}", str(e)) from None
+        if s.when is not None:
+            if s.tune is not None or s.after is None:
+                raise ConfigError(where, f"stages[{i}].when", "only a stage with `after` can be conditional")
+            stage_when(s, {**scope, "run": {"checkpoint": 1}}, where, i)
+
+
+def stage_when(stage: StageSpec, scope: Mapping[str, Mapping[str, Any]], where: str, i: int) -> bool:
+    """Whether `stage` gets a run in `scope` (axes, fixed, derived and run.checkpoint); always
+    without a `when`. Anything but a true/false result is an error naming the key."""
+    if stage.when is None:
+        return True
+    try:
+        value = evaluate(stage.when, scope)
+    except ExprError as e:
+        raise ConfigError(where, f"stages[{i}].when", str(e)) from None
+    if not isinstance(value, bool):
+        raise ConfigError(where, f"stages[{i}].when", f"expected a condition (true/false), got {value!r}")
+    return value

@@ -82,7 +82,7 @@ def train_dit(
     run_dir = Path(run_dir)
     c, h, w = latents.shape[1:]
     torch.manual_seed(cfg.seed)
-    model = build_dit(cfg.model, in_channels=c, num_classes=num_classes).to(device)
+    model = build_dit(cfg.model, in_channels=c, num_classes=num_classes, patch_size=cfg.patch_size).to(device)
     broadcast_module(model, dist)
     ema = copy.deepcopy(model).requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
@@ -146,13 +146,15 @@ def train_dit(
     return {
         "steps": step, "final_loss": loss_val, "seconds": time.time() - t0,
         "dit_params": sum(p.numel() for p in model.parameters()),
-        "dit_flops": dit_train_flops(model.spec, tokens=h * w, in_channels=c, samples=step * cfg.batch_size),
+        "dit_flops": dit_train_flops(model.spec, tokens=h * w // cfg.patch_size**2, in_channels=c * cfg.patch_size**2,
+                                     samples=step * cfg.batch_size),
     }
 
 
 def load_dit_ema(path: str | Path, map_location: str | torch.device = "cpu") -> DiT:
     """The EMA model that `train_dit` wrote to `<run_dir>/dit_ema.pt`, in eval mode."""
     blob = torch.load(path, map_location=map_location, weights_only=True)
-    model = build_dit(blob["config"]["model"], in_channels=blob["in_channels"], num_classes=blob["num_classes"])
+    model = build_dit(blob["config"]["model"], in_channels=blob["in_channels"], num_classes=blob["num_classes"],
+                      patch_size=int(blob["config"].get("patch_size", 1)))
     model.load_state_dict(blob["ema"])
     return model.to(map_location).eval()

@@ -18,6 +18,9 @@ class DiTTrainConfig:
     """
 
     model: str = "DiT-cpu"
+    # latent positions per token side: 1 = LightningDiT's (one token per position), 2 = DiT's "/2" models
+    # (a finer tokenizer grid, e.g. patch 4 at 32 px: 8 x 8, probed with as many tokens as a coarse one)
+    patch_size: int = 1
     steps: int = 2000
     batch_size: int = 64
     lr: float = 2e-4
@@ -37,11 +40,14 @@ class DiTTrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     micro_batch_size: int = 0  # samples per forward/backward on one device; 0 = its whole share at once
+    # The probe's negative control: the latents' class labels permuted (seeded by `seed`), so the DiT
+    # cannot learn which class is which and its samples' oracle accuracy must stay near chance.
+    shuffle_labels: bool = False
 
     def validate(self) -> None:
         if self.model not in DIT_PRESETS:
             raise ValueError(f"model: unknown DiT preset {self.model!r}; choose from {list(DIT_PRESETS)}")
-        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every", "patch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.micro_batch_size < 0:
