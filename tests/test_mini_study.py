@@ -34,8 +34,8 @@ SMALL = [
 ]
 # 12 tokenizers (3 configs x 2 objectives x 2 seeds), checkpoints 20 and 40; decoder -> extract -> dit
 # -> eval for both checkpoints of the centre's seed 0 and the last elsewhere (7 per objective), and
-# dit_shuffled -> eval_shuffled at the centre's last checkpoint of seed 0 (one per objective)
-N_RUNS = 12 + 4 * 14 + 2 * 2
+# dit_shuffled -> eval_shuffled at VTP's centre last checkpoint of seed 0
+N_RUNS = 12 + 4 * 14 + 2
 
 pytestmark = [
     pytest.mark.slow,
@@ -99,8 +99,8 @@ def test_mini_study_killed_resumed_and_rerun(tmp_path):
     # the controls: computed for every configuration (2 seeds averaged), shown, and the fits left out
     controls = md.split("## Probe controls")[1].split("\n## ")[0]
     rows = [r for r in controls.splitlines() if r.startswith("| objective=")]
-    assert len(rows) == 6 + 2, controls  # 6 configurations, 2 negative controls
-    assert sum("| shuffled | 1 |" in r for r in rows) == 2 and sum("| true | 2 |" in r for r in rows) == 6
+    assert len(rows) == 6 + 1, controls  # 6 configurations, 1 negative control
+    assert sum("| shuffled | 1 |" in r for r in rows) == 1 and sum("| true | 2 |" in r for r in rows) == 6
     assert "0 of 6 configurations pass" in md and "left out of the fits" in md
     for r in rows:  # oracle accuracy of samples, control and chance are numbers
         cells = [c.strip() for c in r.split("|")[1:-1]]

@@ -30,7 +30,7 @@ from vtp.config import to_dict
 from vtp.data.sets import LabelledImages
 from vtp.data.synthetic import NUM_CLASSES, render_batch  # render_batch: imported from here elsewhere
 from vtp.eval.feature_config import FeatureNetConfig
-from vtp.eval.inception import file_sha256  # the one sha256 of a weights file (also imported from here)
+from vtp.eval.filehash import file_sha256  # the one sha256 of a weights file (also imported from here)
 
 
 class ShapesCNN(nn.Module):

@@ -11,7 +11,6 @@ sha256 starts with that suffix counts as the standard network (`is_standard`), s
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.models import inception as tvi
+
+from vtp.eval.filehash import file_sha256  # noqa: F401 (re-exported: the one sha256 of a weights file)
 
 STANDARD_SHA256_PREFIX = "6726825d"  # the hash suffix in pytorch-fid's weights file name
 FEATURE_DIM = 2048
@@ -116,14 +117,6 @@ class InceptionLoadError(Exception):
 
     def __str__(self) -> str:
         return f"{self.path}: cannot load FID Inception weights: {self.reason}"
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_fid_inception(path: str | Path, *, map_location: str = "cpu") -> FIDInceptionFeatures:
