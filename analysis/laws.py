@@ -167,6 +167,8 @@ def compare_all(results: list[SeriesResult], cols: Columns, settings: LawSetting
                      "reason": f"family {', '.join(map(repr, missing))} not in the data (present: {', '.join(present)})"}]
         pairs = list(itertools.combinations(wanted, 2))
     else:
+        if not present:  # no series at all (e.g. every configuration's probe failed its controls)
+            return []
         if len(present) < 2:
             return [{"families": present, "status": "family-missing",
                      "reason": f"only one family present ({', '.join(present)}); nothing to compare"}]

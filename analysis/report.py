@@ -124,8 +124,8 @@ def default_panels(table: Table, frame: pd.DataFrame, cols: Columns) -> list[Pan
                             replace(cols, x=data_col, by=by)))
     recon = recon_column(frame)
     if recon and recon != cols.y and "metric.tokenizer_flops" in frame.columns:
-        panels.append(Panel("reconstruction", "Reconstruction scaling", "tokenizer FLOPs", frame,
-                            replace(cols, x="metric.tokenizer_flops", y=recon, y_label=y_label(frame, recon),
+        panels.append(Panel("reconstruction", "Reconstruction scaling", "tokenizer FLOPs",
+                            along(frame, "metric.tokenizer_flops", cols.by), replace(cols, x="metric.tokenizer_flops", y=recon, y_label=y_label(frame, recon),
                                     probe=None)))
     return panels
 
