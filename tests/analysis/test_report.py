@@ -163,3 +163,14 @@ def test_probe_controls_section_and_failing_configurations_left_out(tmp_path):
     names = [s["key"] for p in fits.values() for s in p["series"]]
     assert not any(n.get("axis.objective") == "vtp" and n.get("axis.params") == "L" for n in names)
     assert any(n.get("axis.objective") == "ae" and n.get("axis.params") == "L" for n in names)
+
+
+def test_every_configuration_failing_fits_nothing_and_still_writes_the_report(tmp_path):
+    everything = tuple((o, s, d) for o in ("ae", "vtp") for s, d in [("S", 1e6), ("B", 1e6), ("L", 1e6), ("B", 1e5), ("B", 1e7)])
+    table = load_table(write_snapshot(tmp_path / "s.parquet", failing=everything, recon="recon_fd"))
+    frame, cols = choose_columns(table)
+    paths, summary = write_report(table, frame, cols, tmp_path / "out", settings=SETTINGS)
+    assert "0 of 10 configurations pass" in summary[0]
+    assert (tmp_path / "out" / "training.png").is_file() and (tmp_path / "out" / "report.html").is_file()
+    fits = json.loads((tmp_path / "out" / "fits.json").read_text())
+    assert all(p["series"] == [] for p in fits.values())
