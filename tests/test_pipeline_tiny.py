@@ -46,7 +46,10 @@ def _check_eval_row(folder: Path, tmp_path: Path) -> None:
         assert 0 <= ev[f"metric.{name}"] <= 1
     table = load_table(snap)
     frame, cols = choose_columns(table)
-    write_report(table, frame, cols, tmp_path / "report", settings=LawSettings(n_boot=5, forms=("power",)))
+    # one configuration of a few steps: its probe fails its controls, so only --all-series fits it
+    _, summary = write_report(table, frame, cols, tmp_path / "report", settings=LawSettings(n_boot=5, forms=("power",)),
+                              fit_failing=True)
+    assert summary[0].startswith("Probe controls: 0 of 1 configurations pass") and "--all-series" in summary[0]
     assert (tmp_path / "report" / "reconstruction.png").is_file()
 
 

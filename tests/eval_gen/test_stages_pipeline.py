@@ -106,7 +106,8 @@ def test_pipeline_logs_the_agreed_metrics(sweep):
     assert rec.tags["gen_fd_network"].startswith("shapes-cnn-") and rec.params["gen_fd_network"] == rec.tags["gen_fd_network"]
     assert set(rec.metrics) == {"gen_fd", "gen_fd_network_accuracy", "oracle_accuracy", "tokenizer_flops",
                                 "tokenizer_params", "tokenizer_samples_seen", "precision", "recall",
-                                "recon_psnr", "recon_ssim", "recon_fd", "oracle_accuracy_real", "oracle_accuracy_recon"}
+                                "recon_psnr", "recon_ssim", "recon_fd", "oracle_accuracy_real", "oracle_accuracy_recon",
+                                "oracle_chance"}
     # the stand-in keeps 8 of 48 dimensions per patch: a real but lossy reconstruction
     assert 5 < rec.metrics["recon_psnr"] < 60 and 0 < rec.metrics["recon_ssim"] < 1 and rec.metrics["recon_fd"] > 0
     assert 0 <= rec.metrics["oracle_accuracy_recon"] <= 1 and 0 <= rec.metrics["oracle_accuracy_real"] <= 1
