@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.table import final_checkpoints
+
 PASS_FRACTION = 0.5  # of the positive control
 CHANCE_MULTIPLE = 5.0
 
@@ -62,14 +64,6 @@ def has_controls(frame: pd.DataFrame) -> bool:
     return all(c in frame.columns for c in (ORACLE, CONTROL, CHANCE))
 
 
-def _final(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each tokenizer run's last probed checkpoint (per label kind)."""
-    if "checkpoint" not in frame.columns or "root_key" not in frame.columns:
-        return frame
-    last = frame.groupby("root_key")["checkpoint"].transform("max")
-    return frame[frame["checkpoint"] == last]
-
-
 def probe_checks(rows: pd.DataFrame, by: tuple[str, ...]) -> list[ProbeCheck]:
     """One check per (configuration, label kind) from a snapshot's eval-stage rows (all stages whose
     rows carry the oracle metrics: the probe's and its negative control's)."""
@@ -79,7 +73,7 @@ def probe_checks(rows: pd.DataFrame, by: tuple[str, ...]) -> list[ProbeCheck]:
     labels = rows[LABELS].fillna("true") if LABELS in rows.columns else pd.Series("true", index=rows.index)
     out = []
     for kind in sorted(labels.unique()):
-        part = _final(rows[labels == kind])
+        part = final_checkpoints(rows[labels == kind])  # per label kind: the control has its own rows
         groups = part.groupby(list(by), sort=True, dropna=False) if by else [((), part)]
         for values, g in groups:
             values = values if isinstance(values, tuple) else (values,)

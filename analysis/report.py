@@ -37,7 +37,7 @@ from analysis.controls import (
 )
 from analysis.figures import scaling_figure
 from analysis.laws import DEFAULT_LAWS, LawSettings, LawsResult, fit_laws
-from analysis.table import DATA_COLUMNS, Columns, Table, recon_column, varies, y_label
+from analysis.table import DATA_COLUMNS, Columns, Table, final_checkpoints, recon_column, varies, y_label
 from analysis.text import comparison_lines, header, series_rows, summary_lines, verdict_rule
 
 
@@ -85,14 +85,6 @@ def library_versions() -> str:
     return ", ".join(out)
 
 
-def final_checkpoints(frame: pd.DataFrame) -> pd.DataFrame:
-    """Each run's last checkpoint row (parameter and data scaling compare finished runs)."""
-    if "checkpoint" not in frame.columns or "root_key" not in frame.columns:
-        return frame
-    last = frame.groupby("root_key")["checkpoint"].transform("max")
-    return frame[frame["checkpoint"] == last]
-
-
 def along(frame: pd.DataFrame, x: str, by: tuple[str, ...]) -> pd.DataFrame:
     """The rows of the series (groups of `by`) in which x takes at least two values: in a sweep made
     of one-axis studies (spec `grids`), the parameter study is the series where size varies, and a
@@ -125,8 +117,8 @@ def default_panels(table: Table, frame: pd.DataFrame, cols: Columns) -> list[Pan
     recon = recon_column(frame)
     if recon and recon != cols.y and "metric.tokenizer_flops" in frame.columns:
         panels.append(Panel("reconstruction", "Reconstruction scaling", "tokenizer FLOPs",
-                            along(frame, "metric.tokenizer_flops", cols.by), replace(cols, x="metric.tokenizer_flops", y=recon, y_label=y_label(frame, recon),
-                                    probe=None)))
+                            along(frame, "metric.tokenizer_flops", cols.by),
+                            replace(cols, x="metric.tokenizer_flops", y=recon, y_label=y_label(frame, recon), probe=None)))
     return panels
 
 

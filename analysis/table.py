@@ -128,6 +128,15 @@ def recon_column(frame: pd.DataFrame) -> str | None:
     return next((c for c in RECON_COLUMNS if _present(frame, c)), None)
 
 
+def final_checkpoints(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each run's last checkpoint row (parameter and data scaling compare finished runs; the probe's
+    controls are read there)."""
+    if "checkpoint" not in frame.columns or "root_key" not in frame.columns:
+        return frame
+    last = frame.groupby("root_key")["checkpoint"].transform("max")
+    return frame[frame["checkpoint"] == last]
+
+
 def snapshot_rows(table: Table) -> pd.DataFrame:
     """A snapshot's eval rows; a plain table unchanged."""
     frame = table.frame

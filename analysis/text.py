@@ -90,15 +90,11 @@ def _ends(d: dict) -> str:
 def comparison_lines(res: LawsResult) -> list[str]:
     lines = []
     for c in res.comparisons:
-        if c["status"] != "ok":
-            match = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in c.get("match", {}).items()) or "all"
-            lines.append(f"{' vs '.join(c['families']) or 'families'} ({match}): {c['status']}: {c['reason']}")
-            continue
-        fa, fb = c["families"][0], c["families"][-1]
         match = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in c.get("match", {}).items()) or "all"
         if c["status"] != "ok":
             lines.append(f"{' vs '.join(c['families'])} ({match}): {c['status']}: {c['reason']}")
             continue
+        fa, fb = c["families"][0], c["families"][-1]
         d, m, x = c["loglog_slope_b_minus_a"], c["x_ratio_a_over_b"], c["crossover_x"]
         lines.append(
             f"{fa} vs {fb} ({match}): whole-range slope({fb}) - slope({fa}) = {_ends(d)}; "

@@ -186,7 +186,7 @@ def run(ctx: RunContext) -> dict:
     tokenizer, info = load_checkpoint_tokenizer(ctx)
     tokenizer = tokenizer.to(device)
     dit = load_dit_ema(dit_dir / "dit_ema.pt", map_location=device)
-    shuffled = bool(torch.load(dit_dir / "dit_ema.pt", map_location="cpu", weights_only=True)["config"].get("shuffle_labels"))
+    shuffled = bool(dit.trained_with.get("shuffle_labels"))  # the negative control's DiT
     ctx.progress(0, 3, "phases")  # sample, score (the sweep's first eval also trains the feature net), probe
     probe = probe_set(cfg, manifest, where=f"run {ctx.key} config")  # before sampling: a mismatch fails at once
     images, labels = generate(dit, tokenizer, manifest, cfg, device)

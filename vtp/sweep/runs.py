@@ -137,8 +137,9 @@ def expand(sweep: Sweep, code_version: str,
                 checkpoints = _checkpoints(parent, parent_stage, index[parent_stage.name], where)
             else:
                 checkpoints = [parent.checkpoint]
+            when_scope = _when_scope(sweep, axes) if stage.when is not None else None
             for ck in checkpoints:
-                if stage.when is not None and not stage_when(stage, _when_scope(sweep, axes, ck), where, i):
+                if when_scope is not None and not stage_when(stage, {**when_scope, "run": {"checkpoint": ck}}, where, i):
                     continue
                 ancestors = {**parent.ancestors, parent.stage: parent.key} if parent else {}
                 key = run_key(stage.name, stage.target, config, ancestors, ck, code_version)
@@ -179,10 +180,10 @@ def _stage_config(sweep: Sweep, stage: StageSpec, i: int, axes: Mapping[str, Any
     return _resolve_config(sweep, stage, i, scope), waits_for
 
 
-def _when_scope(sweep: Sweep, axes: Mapping[str, Any], checkpoint: int | None) -> dict[str, dict[str, Any]]:
+def _when_scope(sweep: Sweep, axes: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A `when:` condition's scope for one grid point, without `run` (added per checkpoint)."""
     scope: dict[str, dict[str, Any]] = {"axes": dict(axes), "fixed": dict(sweep.spec.fixed)}
     resolve_derived(sweep.spec, scope, sweep.source)
-    scope["run"] = {"checkpoint": checkpoint}
     return scope
 
 

@@ -152,9 +152,11 @@ def train_dit(
 
 
 def load_dit_ema(path: str | Path, map_location: str | torch.device = "cpu") -> DiT:
-    """The EMA model that `train_dit` wrote to `<run_dir>/dit_ema.pt`, in eval mode."""
+    """The EMA model that `train_dit` wrote to `<run_dir>/dit_ema.pt`, in eval mode; `.trained_with`
+    is the training config it was saved with."""
     blob = torch.load(path, map_location=map_location, weights_only=True)
     model = build_dit(blob["config"]["model"], in_channels=blob["in_channels"], num_classes=blob["num_classes"],
                       patch_size=int(blob["config"].get("patch_size", 1)))
     model.load_state_dict(blob["ema"])
+    model.trained_with = dict(blob["config"])  # its DiTTrainConfig as a dict (e.g. shuffle_labels for the controls)
     return model.to(map_location).eval()
