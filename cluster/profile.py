@@ -35,6 +35,7 @@ class ExecutorProfile:
     array_parallelism: int = 256  # the %N throttle of an array
     max_array_size: int | None = None  # None: read MaxArraySize from `scontrol show config`
     max_workers: int = 0  # local: runs at once; 0 = all cores
+    warm_start: bool = True  # local: fork workers from a scheduler that imported their modules once
     submit_retries: int = 5  # sbatch attempts when it times out
     submit_backoff_s: float = 2.0  # first back-off, doubled per retry
     poll_s: float = 2.0

@@ -16,6 +16,11 @@ from vtp.config import from_dict, to_dict
 from vtp.jobs.context import RunContext
 from vtp.train.gan_config import DecoderGANConfig
 
+# The modules this stage's job imports inside functions (planning imports this module without torch);
+# a warm local scheduler imports them once and forks each worker from itself (cluster.executors.local).
+PRELOAD = ("torch", "vtp.train.gan", "vtp.models.tokenizer", "vtp.train.checkpoint", "vtp.data.sets",
+           "vtp.data.source", "vtp.stages.extract", "vtp.train.distributed")
+
 
 def run(ctx: RunContext) -> Mapping[str, Any]:
     from vtp.data.sets import open_images

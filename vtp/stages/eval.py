@@ -47,6 +47,10 @@ from vtp.stages.dit import denormalise
 from vtp.stages.extract import load_checkpoint_tokenizer
 from vtp.train.dit import load_dit_ema
 
+# The modules this stage's job imports inside functions (planning imports this module without torch);
+# a warm local scheduler imports them once and forks each worker from itself (cluster.executors.local).
+PRELOAD = ("vtp.eval.inception", "vtp.eval.probe")
+
 
 @torch.no_grad()
 def generate(dit, tokenizer, manifest: dict, cfg: EvalConfig, device: str) -> tuple[torch.Tensor, torch.Tensor]:

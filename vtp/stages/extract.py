@@ -20,6 +20,10 @@ from vtp.config import ConfigError, from_dict, to_dict
 from vtp.jobs.context import RunContext
 from vtp.stages.configs import ExtractConfig
 
+# The modules this stage's job imports inside functions (planning imports this module without torch);
+# a warm local scheduler imports them once and forks each worker from itself (cluster.executors.local).
+PRELOAD = ("vtp.data.sets", "vtp.train.checkpoint")
+
 
 def checkpoint_paths(ctx: RunContext) -> tuple[Path, Path]:
     """The run's tokenizer checkpoint (.pt, .json): the decoder fine-tune's when the run descends

@@ -16,6 +16,10 @@ from vtp.config import from_dict
 from vtp.jobs.context import RunContext
 from vtp.train.config import TokenizerTrainConfig
 
+# The modules this stage's job imports inside functions (planning imports this module without torch);
+# a warm local scheduler imports them once and forks each worker from itself (cluster.executors.local).
+PRELOAD = ("torch", "vtp.train.loop", "vtp.train.distributed", "vtp.data.source")
+
 log = logging.getLogger(__name__)
 
 

@@ -6,6 +6,11 @@ from vtp.tracking.records import RunRecord
 from vtp.tracking.run import RunTracker, open_run, pending, set_job_id, set_job_ids, set_status, sync
 from vtp.tracking.store import TrackingError
 
+# What a worker's tracker imports when it first flushes (MLflow's client and its SQL store: ~3 s on
+# 2 cores); a warm local scheduler imports these once (cluster.executors.local.preload_modules).
+PRELOAD = ("mlflow.tracking", "mlflow.entities", "mlflow.store.tracking.sqlalchemy_store", "mlflow.store.db.utils",
+           "alembic.command", "alembic.migration")
+
 
 def start_server(sweep_dir, port=None, **options):  # noqa: ANN001, ANN201 -- see vtp.tracking.server
     """`vtp.tracking.server.start_server`, imported on use so `python -m vtp.tracking.server`
