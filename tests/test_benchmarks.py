@@ -21,7 +21,7 @@ RESULT = re.compile(r"^RESULT (\S+=\S+)( \S+=\S+)*", re.M)
 
 
 # Named here too, so that removing or renaming a benchmark is a visible change to this test.
-KNOWN = {"ddp_scaling", "dit_throughput", "export_parquet", "fault_soak", "fit_bootstrap", "gpu_check", "parquet_reader", "plan_scale", "probe_budget", "probe_gfd", "tokenizer_probe", "train_throughput"}
+KNOWN = {"ddp_scaling", "dit_throughput", "export_parquet", "fault_soak", "fit_bootstrap", "gpu_check", "job_overhead", "parquet_reader", "plan_scale", "probe_budget", "probe_gfd", "tokenizer_probe", "train_throughput"}
 
 
 def test_there_are_benchmarks():

@@ -290,7 +290,7 @@ def _fork_worker(sweep_dir: Path, key: str, log: Path, close_fds: Sequence[int])
 
         code = worker_main([str(sweep_dir), key])
     except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
+        code = 0 if e.code is None else e.code if isinstance(e.code, int) else 1
     except BaseException:  # noqa: BLE001
         traceback.print_exc()
     finally:
@@ -426,8 +426,13 @@ class _Scheduler:
             return
         t0 = time.monotonic()
         os.environ.update(worker_env(self.n_workers))  # before torch is imported: its threads read these
-        keys = sorted(p.stem for p in self.queue.glob("*.json"))
+        keys = sorted(p.stem for p in self.queue.glob("*.json") if self.job(p.stem).get("status") == "pending")
         names = preload_modules(self.sweep_dir, keys)
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_initialized():  # a forked child cannot use CUDA then
+            self.warm = False
+            print("[scheduler] a preloaded module initialised CUDA: each run starts a fresh python", flush=True)
+            return
         self._sources = _own_sources()
         print(f"[scheduler] preloaded {len(names)} modules in {time.monotonic() - t0:.1f} s; workers are forked "
               "from this process", flush=True)
