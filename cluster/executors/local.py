@@ -15,7 +15,7 @@ in `PRELOAD`, and its tracker's -- and then forks every worker from itself, like
 a preload (gunicorn's --preload, multiprocessing's set_forkserver_preload). A worker then starts in
 milliseconds instead of paying torch's, timm's and MLflow's imports again (measured on a 2-core
 machine: 6-10 s a job, ~7 minutes of the 118-run embedded study) and leaves with os._exit (no
-second second of interpreter teardown). The child is the same job as `python -m vtp.jobs.worker`
+interpreter teardown: ~1 s with torch loaded). The child is the same job as `python -m vtp.jobs.worker`
 would be: its own session (killpg reaches it), the same environment (the scheduler sets the
 workers' thread variables on itself before it imports anything), stdout and stderr to the run's
 worker.log, its exit code or signal as the returncode. The scheduler never runs torch itself, so
@@ -270,12 +270,21 @@ class _Forked:
 def _fork_worker(sweep_dir: Path, key: str, log: Path, close_fds: Sequence[int]) -> _Forked:
     sys.stdout.flush()
     sys.stderr.flush()
+    ready_r, ready_w = os.pipe()
     pid = os.fork()
     if pid:
+        # Return only once the child leads its own session, as Popen(start_new_session=True) does:
+        # a cancel right after the start would otherwise killpg a process group that is not there yet.
+        os.close(ready_w)
+        os.read(ready_r, 1)  # b"" (EOF) if the child died first
+        os.close(ready_r)
         return _Forked(pid)
     code = 1
     try:  # the child: never returns into the scheduler's loop
         os.setsid()
+        os.close(ready_r)
+        os.write(ready_w, b"1")
+        os.close(ready_w)
         for fd in close_fds:  # the scheduler's lock must be released when the scheduler dies, not its workers
             os.close(fd)
         out = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

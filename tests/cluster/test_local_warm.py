@@ -90,3 +90,20 @@ def test_a_changed_source_file_turns_forking_off(tmp_path):
         assert not s._still_warm() and not s.warm  # and stays off: a fresh python per run from now on
     finally:
         os.utime(preloaded.__file__, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_forked_worker_leads_its_session_when_the_fork_returns(tmp_path):
+    """A cancel may killpg the job in the next scheduler pass: the group must exist by then, as it
+    does when Popen(start_new_session=True) returns."""
+    from cluster.executors.local import _fork_worker
+
+    write_json(run_dir(tmp_path, "a") / "config.json", {"stage": "warm", "config": {}, "target": TARGET})
+    proc = _fork_worker(tmp_path, "a", run_dir(tmp_path, "a") / "worker.log", ())
+    try:
+        assert os.getsid(proc.pid) == proc.pid
+    finally:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert proc.returncode == 0
+    assert read_json(run_dir(tmp_path, "a") / "state.json")["status"] == "done"
