@@ -26,11 +26,18 @@ from analysis.threads import single_threaded_blas
 
 
 def unit_codes(units: np.ndarray | None, n: int) -> tuple[np.ndarray, int]:
-    """Integer code per point and the number of units (each point its own unit when None)."""
+    """Integer code per point and the number of units (each point its own unit when None).
+
+    Codes follow the units' first appearance in the points' order, not the sorted unit names: the
+    names are run keys, which change with the code version, and the resample stream follows the
+    codes, so sorting by name made the intervals of identical data move with every code change."""
     if units is None:
         return np.arange(n), n
-    _, codes = np.unique(np.asarray(units).astype(str), return_inverse=True)
-    return codes.reshape(-1), int(codes.max()) + 1 if codes.size else 0
+    _, first, codes = np.unique(np.asarray(units).astype(str), return_index=True, return_inverse=True)
+    rank = np.empty(first.size, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(first.size)
+    codes = rank[codes.reshape(-1)]
+    return codes, int(codes.max()) + 1 if codes.size else 0
 
 
 def resample_weights(codes: np.ndarray, n_units: int, rng: np.random.Generator) -> np.ndarray:

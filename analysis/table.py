@@ -220,6 +220,12 @@ def split_series(frame: pd.DataFrame, cols: Columns) -> list[Series]:
         units = g[cols.unit].to_numpy()[finite] if cols.unit else None
         probe = _numeric(g, cols.probe)[finite] if cols.probe else None
         xs, ys = x[finite], y[finite]
+        # Points in the order of their values (x, then y), not of the rows (run keys): the bootstrap's
+        # draws follow the point order, so the same data gives the same intervals whatever its keys.
+        order = np.lexsort((ys, *(xs.reshape(len(ys), -1).T[::-1])))
+        xs, ys = xs[order], ys[order]
+        units = None if units is None else units[order]
+        probe = None if probe is None else probe[order]
         out.append(Series(key=key, family=None if cols.family is None else str(key[cols.family]),
                           x=xs, y=ys, units=units, probe=probe, dropped=int((~finite).sum()),
                           problem=series_problem(xs, ys)))
