@@ -23,12 +23,12 @@ if [[ "$want_system" == 1 || ( "$want_system" == auto && $(id -u) == 0 ) ]]; the
 fi
 
 # uv installs the same resolution as pip in a fraction of the time (measured on a 2-core machine from
-# local wheel mirrors: ~35 s against pip's ~3 min; the demo's 30-minute budget includes set-up). It
+# local wheel mirrors: 1.5 min against pip's 3.3 min; the demo's 30-minute budget includes set-up). It
 # does not read pip's configuration, so pip's sources (index-url, extra-index-url, find-links,
 # constraint: a cluster's mirror, a torch cap) are handed to it, and `unsafe-best-match` makes it pick,
 # as pip does, the best version over all of them rather than the first index that has the package.
 # --compile-bytecode as pip does: without .pyc files (and with PYTHONDONTWRITEBYTECODE set, as on
-# some machines) every job would compile torch and mlflow again (`import torch` 6.5 s instead of 1.5 s).
+# some machines) every job would compile torch and mlflow again (`import torch` 6.5 s instead of 2.2 s).
 pip_setting() {  # the value of one pip setting (global/install section or PIP_* variable), or nothing
     .venv/bin/python -m pip config list 2>/dev/null | sed -n "s/^[^.]*\.$1='\(.*\)'\$/\1/p" | tail -1
 }

@@ -239,12 +239,13 @@ def _listed(name: str) -> tuple[str, ...]:
 
 
 def _own_sources() -> dict[str, tuple[int, int]]:
-    """(mtime, size) of every loaded module file of this checkout."""
+    """(mtime, size) of every loaded module file of this checkout (not of a venv inside it: its
+    thousands of torch files would be stat'ed before every fork, and installing is not editing)."""
     out = {}
     root = str(PACKAGE_ROOT) + os.sep
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
-        if f and f.startswith(root):
+        if f and f.startswith(root) and f"{os.sep}site-packages{os.sep}" not in f:
             try:
                 st = os.stat(f)
             except OSError:

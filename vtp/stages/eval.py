@@ -47,7 +47,7 @@ from vtp.stages.dit import denormalise
 from vtp.stages.extract import load_checkpoint_tokenizer
 from vtp.train.dit import load_dit_ema
 
-# The modules this stage's job imports inside functions (planning imports this module without torch);
+# The modules this stage's job imports inside functions;
 # a warm local scheduler imports them once and forks each worker from itself (cluster.executors.local).
 PRELOAD = ("vtp.eval.inception", "vtp.eval.probe")
 

@@ -20,7 +20,7 @@ from vtp.config import ConfigError, from_dict, to_dict
 from vtp.jobs.context import RunContext
 from vtp.stages.configs import ExtractConfig
 
-# The modules this stage's job imports inside functions (planning imports this module without torch);
+# The modules this stage's job imports inside functions;
 # a warm local scheduler imports them once and forks each worker from itself (cluster.executors.local).
 PRELOAD = ("vtp.data.sets", "vtp.train.checkpoint")
 
