@@ -65,7 +65,7 @@ from vtp.config import from_dict  # noqa: E402
 from vtp.flops.dit import dit_train_flops  # noqa: E402
 from vtp.losses.flow import flow_loss, interpolate  # noqa: E402
 from vtp.models.dit import build_dit  # noqa: E402
-from vtp.train.dit import ema_decay_at, ema_update, train_dit, train_step_batch  # noqa: E402
+from vtp.train.dit import ema_decay_at, ema_update, make_optimizer, train_dit, train_step_batch  # noqa: E402
 from vtp.train.dit_config import DiTTrainConfig  # noqa: E402
 
 # sweeps/mini.yaml: the dit stage's config and the shape of the latents its extract stage writes
@@ -99,7 +99,7 @@ def split_step_ms(cfg: DiTTrainConfig, latents: torch.Tensor, labels: torch.Tens
     model = build_dit(cfg.model, in_channels=latents.shape[1], num_classes=NUM_CLASSES, patch_size=cfg.patch_size).train()
     ema = build_dit(cfg.model, in_channels=latents.shape[1], num_classes=NUM_CLASSES, patch_size=cfg.patch_size).requires_grad_(False)
     ema.load_state_dict(model.state_dict())
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg)
     parts = dict(data=0.0, fwd_bwd=0.0, optimizer=0.0, ema=0.0)
     for step in range(warmup + steps):
         t0 = time.perf_counter()

@@ -55,12 +55,43 @@ def test_dit_b_size_matches_paper():
 
 
 def test_rope_is_relative():
-    cos, sin = rope_2d(3, 3, 8)
+    rot = rope_2d(3, 3, 8)
     q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
     def score(i, j):
-        return (apply_rope(q, cos[i:i + 1], sin[i:i + 1]) * apply_rope(k, cos[j:j + 1], sin[j:j + 1])).sum()
+        return (apply_rope(q, rot[i:i + 1]) * apply_rope(k, rot[j:j + 1])).sum()
     # positions (0,0)->(1,1) and (1,1)->(2,2) have the same offset: same score
     assert torch.allclose(score(0, 4), score(4, 8), atol=1e-5)
+
+
+def test_rope_rotates_consecutive_pairs_by_the_axial_angles():
+    """The complex product against the rotation written out: pair i of a token at (row, col) turns by
+    row * f_i for the first half of the frequencies and col * f_(i - hd/4) for the rest."""
+    h, w, hd = 2, 3, 8
+    x = torch.randn(2, 3, h * w, hd, dtype=torch.float64).float()
+    out = apply_rope(x, rope_2d(h, w, hd))
+    f = 10000.0 ** (-torch.arange(hd // 4, dtype=torch.float64) / (hd // 4))
+    for n in range(h * w):
+        ang = torch.cat([(n // w) * f, (n % w) * f])  # (hd/2,)
+        x1, x2 = x[:, :, n, 0::2].double(), x[:, :, n, 1::2].double()
+        want = torch.stack([x1 * ang.cos() - x2 * ang.sin(), x1 * ang.sin() + x2 * ang.cos()], -1).flatten(-2)
+        torch.testing.assert_close(out[:, :, n].double(), want, atol=1e-6, rtol=1e-5)
+
+
+def test_rope_takes_strided_input_and_passes_gradients():
+    x = torch.randn(2, 5, 3, 8).transpose(1, 2).requires_grad_()  # (B, H, N, hd) as a strided view
+    rot = rope_2d(1, 5, 8)
+    apply_rope(x, rot).square().sum().backward()
+    # a rotation keeps the norm of every pair, so d/dx sum(out^2) = 2x
+    torch.testing.assert_close(x.grad, 2 * x.detach(), atol=1e-5, rtol=1e-5)
+
+
+def test_swiglu_is_silu_of_the_first_half_times_the_second():
+    from vtp.models.dit import SwiGLU
+    torch.manual_seed(0)
+    mlp = SwiGLU(16, 12)
+    x = torch.randn(2, 5, 16)
+    a, g = mlp.w12(x).chunk(2, -1)
+    torch.testing.assert_close(mlp(x), mlp.w3(torch.nn.functional.silu(a) * g), atol=1e-6, rtol=1e-5)
 
 
 def test_unknown_preset_lists_choices():

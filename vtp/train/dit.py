@@ -42,8 +42,15 @@ def ema_decay_at(step: int, cfg: DiTTrainConfig) -> float:
 
 @torch.no_grad()
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p, 1 - decay)
+    # one multi-tensor kernel instead of one lerp per parameter (as timm's ModelEmaV3); same values
+    torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: DiTTrainConfig) -> torch.optim.AdamW:
+    # foreach: the multi-tensor update, which torch picks by itself only for CUDA tensors; on CPU it
+    # halves the optimiser's share of a small DiT's step and gives the same values as the loop
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
+                             foreach=True)
 
 
 def _save(path: Path, blob: dict) -> None:
@@ -85,7 +92,7 @@ def train_dit(
     model = build_dit(cfg.model, in_channels=c, num_classes=num_classes, patch_size=cfg.patch_size).to(device)
     broadcast_module(model, dist)
     ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg)
     step = 0
     last = run_dir / "checkpoints" / "last.pt"
     # Every rank reads the same file: rank 0 cannot write a newer one before every rank has joined
