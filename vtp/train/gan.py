@@ -62,8 +62,8 @@ def finetune_decoder(
     broadcast_module(tokenizer, dist)
     if disc is not None:
         broadcast_module(disc, dist)
-    opt_g = torch.optim.Adam(tokenizer.decoder.parameters(), lr=cfg.lr, betas=cfg.betas)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, betas=cfg.betas) if disc is not None else None
+    opt_g = torch.optim.Adam(tokenizer.decoder.parameters(), lr=cfg.lr, betas=cfg.betas, foreach=True)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.disc_lr, betas=cfg.betas, foreach=True) if disc is not None else None
     perceptual = PerceptualLoss(cfg.perceptual_weights).to(dist.device) if cfg.lambda_perceptual > 0 else None
     state_path, step = run_dir / "gan_state.pt", 0
     if state_path.is_file():

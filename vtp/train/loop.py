@@ -67,7 +67,8 @@ def make_optimizer(model: torch.nn.Module, cfg: TokenizerTrainConfig) -> torch.o
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     other = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": other, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+    # foreach: multi-tensor kernels (torch picks them by itself only for CUDA tensors); same values
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), foreach=True)
 
 
 def _step_generator(cfg: TokenizerTrainConfig, step: int) -> torch.Generator:
