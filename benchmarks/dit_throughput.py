@@ -23,22 +23,28 @@ rate and the DiT, so the ratio is the one a worker of the study sees. `--threads
 4. The project's FLOP formula against torch.utils.flop_counter.FlopCounterMode on one forward +
    backward (attention through SDPA's math backend, so its matmuls are counted).
 
-Why it is slow (measured 2026-12-01, not changed here: vtp/ stays as it is while the study's numbers
-are recorded). One thread: 0.21 of the GEMM rate over train_dit; forward + backward is 87 % of a step,
-clip + AdamW 10 %, EMA 2 %, the batch draw 1 %. A torch.profiler run of forward + backward (20 steps)
-put the matmuls (aten::mm + addmm, ~45 calls a step) at 28 % of the time; they run at ~0.6 of the
-GEMM rate (under the profiler) (at width 64 every matmul is small: (1024 x 64) @ (64 x 192) and the like), so even with
-nothing else the ratio could not pass ~0.6. The rest is element-wise and copy work that scales with
-tokens x width just as the matmuls do, so a bigger batch does not shift the balance: aten::mul 18 %
-(~156 calls a step: adaLN modulate and gates, RoPE's four products per q and k, SwiGLU, RMSNorm),
-cat 6 % (RoPE's stack/cat), copy_ 5 %, SDPA forward + backward 7 %, silu and its backward 5 %.
-So the 0.5 goal needs fewer, fused element-wise kernels, not faster GEMMs. Candidates, none applied:
+Why it is slow (measured 2026-12-01 on the code before 2026-12-02). One thread: 0.21 of the GEMM
+rate over train_dit; forward + backward is 87 % of a step, clip + AdamW 10 %, EMA 2 %, the batch
+draw 1 %. A torch.profiler run of forward + backward (20 steps) put the matmuls (aten::mm + addmm,
+~45 calls a step) at 28 % of the time; they run at ~0.6 of the GEMM rate (under the profiler) (at
+width 64 every matmul is small: (1024 x 64) @ (64 x 192) and the like), so even with nothing else the
+ratio could not pass ~0.6. The rest is element-wise and copy work that scales with tokens x width just
+as the matmuls do, so a bigger batch does not shift the balance: aten::mul 18 % (~156 calls a step:
+adaLN modulate and gates, RoPE's four products per q and k, SwiGLU, RMSNorm), cat 6 % (RoPE's
+stack/cat), copy_ 5 %, SDPA forward + backward 7 %, silu and its backward 5 %. Profiled again with
+shapes (2026-12-02): the SwiGLU's silu, product and their backward on the strided chunks of w12's
+output cost ~0.4 ms a call, ~2x the same kernels on contiguous halves.
+
+Applied 2026-12-02 (vtp/models/dit.py, vtp/train/dit.py; same maths, rounding ~1e-7): RoPE as one
+complex product (was unflatten / four products / stack), addcmul for modulate and the gated
+residuals, the SwiGLU halves as two matmuls on w12's halves (contiguous outputs), AdamW with
+`foreach=True` and `torch._foreach_lerp_` for the EMA. Forward + backward 19.0 -> ~15.4 ms a step on
+a 2.2x faster machine than the 12-01 rows (interleaved A/B in one process, 1 thread). Not applied:
 torch.compile of the model (fuses modulate, RoPE, SwiGLU and the norms) -- tried once outside this
 script, 1 thread, busy machine: forward + backward 48.3 -> 34.5 ms a step (x1.4, a ratio of ~0.28,
-not 0.5) after an 80 s compile, which a 300-step job (~15 s of training) cannot pay back; RoPE as one
-complex multiply (torch.view_as_complex) instead of unflatten/stack/flatten; rope_2d's tables built
-once per shape rather than every forward; AdamW with `foreach=True` and `torch._foreach_lerp_` for the EMA for the 12 % outside
-forward + backward. A wider DiT preset would raise the ratio (matmul work grows as width^2, the
+not 0.5) after an 80 s compile, which one probe job cannot pay back, and it needs a C++ compiler at
+run time; a hand-written RMSNorm backward; the qkv split done by unbind on the token-major layout
+(measured: no gain). A wider DiT preset would raise the ratio (matmul work grows as width^2, the
 element-wise work as width) but is a study decision, not a speed fix.
 
     PYTHONPATH=. python benchmarks/dit_throughput.py [--steps 300 --threads 1]

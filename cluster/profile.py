@@ -42,6 +42,10 @@ class ExecutorProfile:
     setup: tuple[str, ...] = ()  # shell lines run before the job (module load ...)
     additional: Mapping[str, Any] = field(default_factory=dict)  # raw extra sbatch parameters
     max_num_timeout: int = 3  # SLURM: requeues after reaching the time limit (USR2) before it fails
+    # SLURM: USR2 comes this many seconds before the time limit (submitit's default 90): the window in
+    # which a run checkpoints and requeues. slurmctld checks limits every 30 s, so it can come up to
+    # 30 s earlier; a time limit below signal_delay_s + 30 s signals a job as soon as it starts.
+    signal_delay_s: int = 90
 
 
 # field -> (min, max); None = unbounded
@@ -58,6 +62,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "submit_backoff_s": (0, None),
     "poll_s": (0.05, None),
     "max_num_timeout": (0, 100),
+    "signal_delay_s": (1, None),
 }
 RESOURCE_FIELDS = ("partition", "account", "qos", "gres", "nodes", "tasks_per_node", "cpus_per_task", "mem_gb",
                    "time_min", "additional", "setup")

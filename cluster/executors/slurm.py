@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import submitit
 from submitit.core.utils import DelayedSubmission, JobPaths, UncompletedJobError
@@ -124,6 +125,29 @@ def chunks(items: Sequence, size: int) -> list[Sequence]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+def sbatch_parameters(profile: ExecutorProfile, dependency: str | None, name: str) -> dict[str, Any]:
+    """submitit.SlurmExecutor.update_parameters(**...) for one array of `profile`'s runs."""
+    additional = dict(profile.additional)
+    if dependency:
+        additional.update({"dependency": f"afterok:{dependency}", "kill-on-invalid-dep": "yes"})
+    tasks = max(1, profile.tasks_per_node)
+    params = {"time": profile.time_min, "mem": f"{max(1, round(profile.mem_gb * 1024))}MB",
+              "cpus_per_task": profile.cpus_per_task, "nodes": profile.nodes, "ntasks_per_node": tasks,
+              "array_parallelism": profile.array_parallelism, "job_name": name,
+              "signal_delay_s": profile.signal_delay_s,
+              "setup": [f"export PYTHONPATH={PACKAGE_ROOT}:${{PYTHONPATH:-}}",
+                        # each task's torch uses the CPUs SLURM gave it, not every core of the node
+                        "export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}",
+                        *profile.setup],
+              "additional_parameters": additional}
+    if tasks * profile.nodes > 1:
+        params["srun_args"] = ["--kill-on-bad-exit=1"]  # one failed rank ends the job, not a hang
+    for field_name in ("partition", "account", "qos", "gres"):
+        if getattr(profile, field_name):
+            params[field_name] = getattr(profile, field_name)
+    return params
+
+
 class SlurmExecutor:
     def __init__(self, profile: ExecutorProfile):
         self.profile = profile
@@ -132,24 +156,7 @@ class SlurmExecutor:
     def _executor(self, sweep_dir: Path, profile: ExecutorProfile, dependency: str | None,
                   name: str) -> submitit.SlurmExecutor:
         ex = submitit.SlurmExecutor(folder=job_folder(sweep_dir), max_num_timeout=self._max_num_timeout())
-        additional = dict(profile.additional)
-        if dependency:
-            additional.update({"dependency": f"afterok:{dependency}", "kill-on-invalid-dep": "yes"})
-        tasks = max(1, profile.tasks_per_node)
-        params = {"time": profile.time_min, "mem": f"{max(1, round(profile.mem_gb * 1024))}MB",
-                  "cpus_per_task": profile.cpus_per_task, "nodes": profile.nodes, "ntasks_per_node": tasks,
-                  "array_parallelism": profile.array_parallelism, "job_name": name,
-                  "setup": [f"export PYTHONPATH={PACKAGE_ROOT}:${{PYTHONPATH:-}}",
-                            # each task's torch uses the CPUs SLURM gave it, not every core of the node
-                            "export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}",
-                            *profile.setup],
-                  "additional_parameters": additional}
-        if tasks * profile.nodes > 1:
-            params["srun_args"] = ["--kill-on-bad-exit=1"]  # one failed rank ends the job, not a hang
-        for name in ("partition", "account", "qos", "gres"):
-            if getattr(profile, name):
-                params[name] = getattr(profile, name)
-        ex.update_parameters(**params)
+        ex.update_parameters(**sbatch_parameters(profile, dependency, name))
         return ex
 
     def _max_num_timeout(self) -> int:

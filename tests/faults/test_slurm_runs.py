@@ -52,13 +52,15 @@ def test_a_live_job_missing_from_sacct_is_never_declared_lost(slurm_cluster, tmp
 
 
 def test_time_limit_requeues_through_usr2_until_max_num_timeout(slurm_cluster, tmp_path):
-    """time_min=1 is below submitit's 90 s signal delay: SLURM sends USR2 at its first time-limit
-    check, submitit checkpoints and requeues; the second time it has spent max_num_timeout=1."""
+    """A 60 s limit and USR2 20 s before it: slurmctld (which checks limits every 30 s and signals up
+    to 30 s early) sends USR2 10-40 s into each attempt; submitit checkpoints and requeues; the second
+    time it has spent max_num_timeout=1. (With submitit's default 90 s delay the signal came at the
+    first check, sometimes before the first attempt had saved anything: resumes 0, a flaky test.)"""
     from vtp.tracking.export import curves_path, export_snapshot
 
     spec = slurm_spec(tmp_path, "limit", seeds="[0]", steps=2000, sleep=0.05, tracking=True)
     sweep = load_sweep(spec, [f"root={tmp_path / 'out'}", "executor.options.time_min=1",
-                              "executor.options.max_num_timeout=1"])
+                              "executor.options.max_num_timeout=1", "executor.options.signal_delay_s=20"])
     launch(sweep)
     parent = next(p.run for p in plan(sweep) if p.run.stage == "parent")
     st = wait(sweep.folder, timeout_s=300, poll_s=2)
