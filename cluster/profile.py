@@ -43,8 +43,8 @@ class ExecutorProfile:
     additional: Mapping[str, Any] = field(default_factory=dict)  # raw extra sbatch parameters
     max_num_timeout: int = 3  # SLURM: requeues after reaching the time limit (USR2) before it fails
     # SLURM: USR2 comes this many seconds before the time limit (submitit's default 90): the window in
-    # which a run checkpoints and requeues. slurmctld checks limits every 30 s, so it can come up to
-    # 30 s earlier; a time limit below signal_delay_s + 30 s signals a job as soon as it starts.
+    # which a run checkpoints and requeues. slurmctld checks limits periodically, so it can come ~30 s
+    # earlier; a time limit below signal_delay_s + 30 s can signal a job as soon as it starts.
     signal_delay_s: int = 90
 
 

@@ -27,8 +27,8 @@ stages:
   - name: tokenizer
     target: vtp.stages.tokenizer:run
     fanout: checkpoints
-    config: {encoder: cpu-xs, objective: vtp, batch_size: 16, budget_steps: 60, unique_samples: 64, latent_dim: 8,
-             decoder_depth: 1, checkpoints: [10, 20, 40], log_every: 1, resume_every_s: 0}
+    config: {encoder: cpu-xs, objective: vtp, batch_size: 16, budget_steps: 120, unique_samples: 64, latent_dim: 8,
+             decoder_depth: 1, checkpoints: [5, 20, 40], log_every: 1, resume_every_s: 0}
 """
 
 
@@ -55,9 +55,10 @@ def test_two_tasks_train_as_one_ddp_job_and_resume_after_requeue(slurm_cluster, 
     deadline = time.time() + 240
     # `scontrol requeue` sends SIGTERM, which submitit ignores; slurmd kills the tasks KillWait (5 s)
     # later. The run must not be able to finish inside that window, or the "requeued" job is simply
-    # done before it is killed (at 12 steps it was: 9 steps took 4.6 s). 45 steps remain here.
-    while not (ckpt / "10.json").exists():  # step 15 of 60: requeue it, as preemption would
-        assert time.time() < deadline, "the job never wrote its checkpoint 10/40"
+    # done before it is killed: at 12 steps left it was (9 steps took 4.6 s), and at 45 left on a
+    # machine with twice the GEMM rate (45 steps in < 5 s). 105 steps remain here: ~10 s on that one.
+    while not (ckpt / "5.json").exists():  # step 15 of 120: requeue it, as preemption would
+        assert time.time() < deadline, "the job never wrote its checkpoint 5/40"
         time.sleep(0.2)
     job = read_ledger(cut.folder)["runs"][run.key]["job_id"]
     requeue(job)
@@ -75,7 +76,7 @@ def test_two_tasks_train_as_one_ddp_job_and_resume_after_requeue(slurm_cluster, 
 
     logs = _logs(whole)
     assert "ranks=2" in logs  # 2 tasks, one DDP job
-    for k in (10, 20, 40):  # each checkpoint written once (rank 0 only)
+    for k in (5, 20, 40):  # each checkpoint written once (rank 0 only)
         assert len(re.findall(rf"^checkpoint {k}/40 at step", logs, re.M)) == 1, k
     cut_logs = _logs(cut)
     assert "resumed from" in cut_logs  # the second attempt resumed: the first was killed mid-run
@@ -87,4 +88,4 @@ def test_two_tasks_train_as_one_ddp_job_and_resume_after_requeue(slurm_cluster, 
         assert len(rows) == 1 and rows[0][1] == "FINISHED", rows
         steps = {s for (s,) in db.execute("select distinct step from metrics where run_uuid = ? and "
                                           "key = 'loss/total'", (rows[0][0],))}
-        assert steps == set(range(1, 61))
+        assert steps == set(range(1, 121))

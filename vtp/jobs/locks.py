@@ -36,12 +36,19 @@ def describe(holder: dict[str, Any]) -> str:
     return f"pid {holder.get('pid')} on {holder.get('host')}, {holder.get('what', '?')} since {since}"
 
 
-def read_holder(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text() or "{}")
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+def read_holder(path: Path, *, settle_s: float = 0.0) -> dict[str, Any]:
+    """The holder's note; {} if there is none. `settle_s`: how long to wait for a note that is not
+    written yet (a holder writes it just after taking the lock: a second comer that arrives in that
+    instant would otherwise report "an unknown process")."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        try:
+            data = json.loads(Path(path).read_text() or "{}")
+        except (OSError, ValueError):  # unreadable, or caught mid-write
+            data = {}
+        if (data and isinstance(data, dict)) or time.monotonic() >= deadline:
+            return data if isinstance(data, dict) else {}
+        time.sleep(0.02)
 
 
 class FileLock:
@@ -64,15 +71,15 @@ class FileLock:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     os.close(fd)
-                    holder = read_holder(self.path)
+                    holder = read_holder(self.path, settle_s=1.0)
                     raise LockHeld(self.path, holder, f"{self.path} is held by {describe(holder)}") from None
                 time.sleep(0.05)
         # Who we are, for the next comer's message. Written through the locked fd, in place.
         info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "what": self.what,
                            "since": time.time()}).encode()
-        try:
-            os.ftruncate(fd, 0)
+        try:  # the new note over the old, then cut to its length: a reader never sees it empty
             os.pwrite(fd, info, 0)
+            os.ftruncate(fd, len(info))
         except OSError:  # a full disk: the lock holds all the same, only the courtesy note is lost
             pass
         self._fd = fd
