@@ -39,7 +39,7 @@ class DiTSpec:
 # The element-wise code below is written for kernel count: at the embedded study's width (64) a
 # DiT step is bound by element-wise kernels, not matmuls (benchmarks/dit_throughput.py). addcmul is
 # one kernel where `x * a + b` is two; RoPE is one complex product instead of unbind / four products /
-# stack; the SwiGLU and qkv halves are produced contiguous. Same maths, different rounding (~1e-7).
+# stack; the SwiGLU halves are produced contiguous. Same maths, different rounding (~1e-7).
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return torch.addcmul(shift[:, None], x, 1 + scale[:, None])  # x * (1 + scale) + shift: (B, N, D)
 

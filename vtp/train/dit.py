@@ -48,7 +48,7 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 def make_optimizer(model: torch.nn.Module, cfg: DiTTrainConfig) -> torch.optim.AdamW:
     # foreach: the multi-tensor update, which torch picks by itself only for CUDA tensors; on CPU it
-    # halves the optimiser's share of a small DiT's step and gives the same values as the loop
+    # takes a fifth off the optimiser's time in a small DiT's step (measured) with the loop's values
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
                              foreach=True)
 
