@@ -38,8 +38,9 @@ output cost ~0.4 ms a call, ~2x the same kernels on contiguous halves.
 Applied 2026-12-02 (vtp/models/dit.py, vtp/train/dit.py; same maths, rounding ~1e-7): RoPE as one
 complex product (was unflatten / four products / stack), addcmul for modulate and the gated
 residuals, the SwiGLU halves as two matmuls on w12's halves (contiguous outputs), AdamW with
-`foreach=True` and `torch._foreach_lerp_` for the EMA. Forward + backward 19.0 -> ~15.4 ms a step on
-a 2.2x faster machine than the 12-01 rows (interleaved A/B in one process, 1 thread). Not applied:
+`foreach=True` and `torch._foreach_lerp_` for the EMA. This script, before and after, back to back on
+one machine (RESULTS.md): 23.16 -> 19.5-19.8 ms a step (x1.17), forward + backward 21.6 -> 17.2-17.5
+ms (x1.25), dit_flops_ratio 0.165 -> 0.20. Not applied:
 torch.compile of the model (fuses modulate, RoPE, SwiGLU and the norms) -- tried once outside this
 script, 1 thread, busy machine: forward + backward 48.3 -> 34.5 ms a step (x1.4, a ratio of ~0.28,
 not 0.5) after an 80 s compile, which one probe job cannot pay back, and it needs a C++ compiler at

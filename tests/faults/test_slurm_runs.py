@@ -52,10 +52,11 @@ def test_a_live_job_missing_from_sacct_is_never_declared_lost(slurm_cluster, tmp
 
 
 def test_time_limit_requeues_through_usr2_until_max_num_timeout(slurm_cluster, tmp_path):
-    """A 60 s limit and USR2 20 s before it: slurmctld (which checks limits every 30 s and signals up
-    to 30 s early) sends USR2 10-40 s into each attempt; submitit checkpoints and requeues; the second
-    time it has spent max_num_timeout=1. (With submitit's default 90 s delay the signal came at the
-    first check, sometimes before the first attempt had saved anything: resumes 0, a flaky test.)"""
+    """A 60 s limit and USR2 20 s before it: slurmctld signals at a periodic check once at most
+    20 + ~30 s remain, so 10 s or more into each attempt (measured: 15 s; cluster/README.md);
+    submitit checkpoints and requeues; the second time it has spent max_num_timeout=1. (With
+    submitit's default 90 s delay the signal came at the first check, sometimes before the first
+    attempt had saved anything: resumes 0, a flaky test.)"""
     from vtp.tracking.export import curves_path, export_snapshot
 
     spec = slurm_spec(tmp_path, "limit", seeds="[0]", steps=2000, sleep=0.05, tracking=True)
